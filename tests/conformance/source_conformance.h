@@ -1,0 +1,120 @@
+#pragma once
+
+// One conformance suite run over every Source (Envoy runs one subscription
+// suite over gRPC, REST and filesystem). A backend plugs in with a
+// SourceHarness that drives its real server (etcd, ZooKeeper) or faithful
+// fake (Kubernetes, Consul) and a one-line instantiation:
+//
+//   INSTANTIATE_TEST_SUITE_P(Etcd, SourceConformanceTest,
+//       testing::Values(HarnessFactory{"etcd", [] { return std::make_unique<EtcdHarness>(); }}),
+//       HarnessFactoryName);
+//
+// Fault-injection hooks a backend cannot offer return Unimplemented, which
+// skips that test.
+
+#include "absl/strings/string_view.h"
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+#include "informers/source.h"
+
+namespace promconf {
+
+class SourceHarness {
+ public:
+  virtual ~SourceHarness() = default;
+
+  // Starts the backend. Called once per test, before anything else.
+  virtual absl::Status SetUp() = 0;
+  // Stops the backend and removes what SetUp made.
+  virtual void TearDown() = 0;
+
+  // A source pointed at the backend. Harnesses set short deadlines (idle
+  // timeout, backoff) so the fault tests finish in seconds.
+  virtual absl::StatusOr<std::unique_ptr<Source>> NewSource(const SourceContext& context) = 0;
+
+  // Creates or replaces the backend object behind the document `name` (the
+  // name the source must report, e.g. "team-a/cm/x.rules.yml" for
+  // Kubernetes, "x.rules.yml" for etcd).
+  virtual absl::Status Put(const std::string& name, const std::string& data) = 0;
+  virtual absl::Status Delete(const std::string& name) = 0;
+
+  // Closes the source's watch connection(s) from the server side. The source
+  // must resume without losing writes made meanwhile.
+  virtual absl::Status DropWatch() { return absl::UnimplementedError("DropWatch"); }
+  // Makes the source's resume point unusable (Kubernetes 410 Gone, etcd
+  // compaction) and drops the watch: the source must re-list, with no lost and
+  // no phantom documents.
+  virtual absl::Status ExpireHistory() { return absl::UnimplementedError("ExpireHistory"); }
+  // Keeps the watch connection open but sends nothing (a dead peer without a
+  // FIN). The source must notice within its idle deadline (OnError) and
+  // recover by reconnecting.
+  virtual absl::Status StallWatch() { return absl::UnimplementedError("StallWatch"); }
+  // Restarts the backend (same data; Kubernetes fake: resourceVersions reset).
+  virtual absl::Status RestartBackend() { return absl::UnimplementedError("RestartBackend"); }
+
+  // Upper bound for the source to converge after any step.
+  virtual absl::Duration ConvergeTimeout() const { return absl::Seconds(20); }
+};
+
+struct HarnessFactory {
+  std::string name;
+  std::function<std::unique_ptr<SourceHarness>()> make;
+};
+std::string HarnessFactoryName(const testing::TestParamInfo<HarnessFactory>& info);
+
+// Applies callbacks to a map, the way the store would, and lets tests wait
+// for a state. Thread-safe.
+class RecordingCallbacks : public SourceCallbacks {
+ public:
+  void OnSnapshot(absl::string_view prefix, std::vector<Document> docs) override;
+  void OnUpsert(Document doc) override;
+  void OnDelete(absl::string_view name) override;
+  void OnProgress() override;
+  void OnError(const absl::Status& status) override;
+
+  std::map<std::string, std::string> State() const;
+  int snapshots() const;
+  int errors() const;
+  int progress() const;
+  std::string last_error() const;
+
+  // Waits (real time, bounded) until State() equals `want`.
+  bool WaitForState(const std::map<std::string, std::string>& want, absl::Duration timeout);
+  bool WaitForErrors(int at_least, absl::Duration timeout);
+  bool WaitForSnapshots(int at_least, absl::Duration timeout);
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::string> state_ ABSL_GUARDED_BY(mu_);
+  int snapshots_ ABSL_GUARDED_BY(mu_) = 0;
+  int errors_ ABSL_GUARDED_BY(mu_) = 0;
+  int progress_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
+};
+
+class SourceConformanceTest : public testing::TestWithParam<HarnessFactory> {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // Puts into the backend and into `want_`.
+  void Put(const std::string& name, const std::string& data);
+  void Delete(const std::string& name);
+  void StartSource();
+  // Asserts the source converges to `want_`.
+  void ExpectConverged(const char* step);
+
+  std::unique_ptr<SourceHarness> harness_;
+  std::unique_ptr<Source> source_;
+  RecordingCallbacks callbacks_;
+  std::map<std::string, std::string> want_;
+};
+
+}  // namespace promconf
