@@ -1,0 +1,55 @@
+#pragma once
+
+// The consumer side of SourceCallbacks for one source: documents go into the
+// shared store, the render key onto the work queue, progress into the health
+// tracker, counts into metrics. Keeps to that: no I/O on the source's thread.
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "controller/health.h"
+#include "informers/document_store.h"
+#include "informers/source.h"
+#include "reconcile/workqueue.h"
+
+namespace promconf {
+
+// The metrics a sink moves; app.cc adapts it to Metrics.
+class SourceMetricsSink {
+ public:
+  virtual ~SourceMetricsSink() = default;
+  // event: added, modified, deleted, bookmark, relist, error.
+  virtual void SourceEvent(absl::string_view source, absl::string_view event, int count) = 0;
+  virtual void SourceUp(absl::string_view source, bool up) = 0;
+  virtual void SourceDocuments(absl::string_view source, size_t count) = 0;
+};
+
+// The key every document change enqueues: the reconciler rebuilds all outputs
+// from the store, so one key coalesces any burst of changes.
+inline constexpr char kRenderKey[] = "render";
+
+class SourceSink final : public SourceCallbacks {
+ public:
+  // All pointers must outlive the sink.
+  SourceSink(std::string source, DocumentStore* store, WorkQueue* queue, HealthTracker* health,
+             SourceMetricsSink* metrics);
+
+  void OnSnapshot(absl::string_view prefix, std::vector<Document> docs) override;
+  void OnUpsert(Document doc) override;
+  void OnDelete(absl::string_view name) override;
+  void OnProgress() override;
+  void OnError(const absl::Status& status) override;
+
+ private:
+  void Record(const StoreChange& change);
+
+  // Constant after construction.
+  const std::string source_;
+  DocumentStore* const store_;
+  WorkQueue* const queue_;
+  HealthTracker* const health_;
+  SourceMetricsSink* const metrics_;
+};
+
+}  // namespace promconf

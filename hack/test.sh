@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The whole suite, as `make test` and CI run it:
+#   1. Release build (-Werror), every test (unit + integration with real
+#      etcd, ZooKeeper, Prometheus and the fake Kubernetes API server);
+#   2. the same suite built with ASan+UBSan;
+#   3. the concurrent core (queue, controller, store, sources) built with
+#      clang + TSan, which also checks the thread-safety annotations.
+# Set PROMCONF_TEST_ONLY=release|asan|tsan to run one stage.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+jobs=$(nproc)
+only=${PROMCONF_TEST_ONLY:-all}
+# Keep sanitizer reports useful and fatal.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+
+stage() { printf '\n==== %s ====\n' "$*"; }
+
+configure() {  # dir, extra cmake args...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+}
+
+if [[ $only == all || $only == release ]]; then
+  stage "release build"
+  configure build
+  cmake --build build -j "$jobs"
+  stage "release tests"
+  ctest --test-dir build --output-on-failure -j 2 --timeout 600
+fi
+
+if [[ $only == all || $only == asan ]]; then
+  stage "ASan+UBSan build"
+  configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROMCONF_SANITIZE=address
+  cmake --build build-asan -j "$jobs"
+  stage "ASan+UBSan tests"
+  ctest --test-dir build-asan --output-on-failure -j 2 --timeout 900
+fi
+
+if [[ $only == all || $only == tsan ]]; then
+  stage "TSan build (clang, -Wthread-safety)"
+  configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROMCONF_SANITIZE=thread \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
+  cmake --build build-tsan -j "$jobs"
+  stage "TSan tests: the concurrent core"
+  ctest --test-dir build-tsan --output-on-failure -j 2 --timeout 900 -L tsan
+fi
