@@ -39,6 +39,7 @@ class FakeKubeApiServer {
   ~FakeKubeApiServer();
 
   std::string url() const;     // "https://127.0.0.1:PORT" (or http://)
+  int port() const;
   std::string ca_pem() const;  // the CA that signed the server certificate
   // Writes a kubeconfig (current-context pointing here, token auth, CA data).
   absl::Status WriteKubeconfig(const std::string& path) const;
