@@ -1,0 +1,78 @@
+#pragma once
+
+// AtomicFileWriter: writes promconf's output tree so that a crash at any point
+// leaves every file holding either its old or its new bytes (SPEC "Outputs"):
+// temp file in the same directory (named so no Prometheus glob such as *.yml
+// or *.json matches it), fsync, rename, fsync of the directory.
+//
+// Not thread-safe: one reconciler owns one writer.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "reconcile/filesystem.h"
+
+namespace promconf {
+
+// Every temp file starts with this; leftovers from a crash are removed at the
+// next sync.
+inline constexpr absl::string_view kTempFilePrefix = ".promconf-tmp-";
+
+// True when `rel` is a relative path of components made of [A-Za-z0-9._-],
+// none of them "." or "..", none empty: it cannot leave the output dir.
+bool IsSafeRelativePath(absl::string_view rel);
+
+class AtomicFileWriter {
+ public:
+  AtomicFileWriter(Filesystem* fs, std::string root);
+
+  const std::string& root() const { return root_; }
+
+  // Writes root/rel atomically unless it already holds exactly `data`.
+  // Returns true when the file was (re)written. InvalidArgument for an unsafe
+  // path; the filesystem's error otherwise (the old file is then intact).
+  absl::StatusOr<bool> Write(absl::string_view rel, absl::string_view data);
+
+  // Removes root/rel; OK when it is already gone.
+  absl::Status Remove(absl::string_view rel);
+
+  // Removes leftover temp files in root/dir for each dir ("" is root).
+  absl::Status CleanTempFiles(const std::vector<std::string>& dirs);
+
+  struct SyncResult {
+    int written = 0;
+    int removed = 0;
+    bool changed() const { return written + removed > 0; }
+  };
+  // Makes the tree hold exactly `files` (relative path -> bytes) among the
+  // files `owned(dir, name)` claims in `managed_dirs`: writes changed files
+  // (those in subdirectories first, then top-level ones, so a config never
+  // names a file that is not there yet), then removes owned files that are no
+  // longer produced. Leftover temp files are cleaned on the first call.
+  absl::StatusOr<SyncResult> SyncTree(
+      const std::map<std::string, std::string>& files, const std::vector<std::string>& managed_dirs,
+      const std::function<bool(absl::string_view dir, absl::string_view name)>& owned);
+
+  // Files renamed into place since construction.
+  uint64_t writes() const { return writes_; }
+
+ private:
+  std::string Join(absl::string_view rel) const;
+
+  Filesystem* const fs_;
+  const std::string root_;
+  // What each file is known to hold (written by us or read back), so an
+  // unchanged tree costs no I/O.
+  std::map<std::string, std::string, std::less<>> known_;
+  bool scanned_ = false;
+  uint64_t writes_ = 0;
+  uint64_t temp_counter_ = 0;
+};
+
+}  // namespace promconf

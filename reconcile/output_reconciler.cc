@@ -1,0 +1,344 @@
+#include "reconcile/output_reconciler.h"
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "reconcile/renderer.h"
+#include "util/log.h"
+#include "util/status_macros.h"
+
+namespace promconf {
+namespace {
+
+const std::vector<std::string>& ManagedDirs() {
+  static const std::vector<std::string>* dirs = new std::vector<std::string>{"rules", "targets"};
+  return *dirs;
+}
+
+std::vector<absl::string_view> SplitLines(const std::string& s) {
+  std::vector<absl::string_view> lines;
+  if (s.empty()) return lines;
+  lines = absl::StrSplit(s, '\n');
+  if (!s.empty() && s.back() == '\n') lines.pop_back();
+  return lines;
+}
+
+}  // namespace
+
+std::string UnifiedDiff(absl::string_view path, const std::string* before, const std::string* after) {
+  static const std::string kEmpty;
+  const std::string& a_text = before ? *before : kEmpty;
+  const std::string& b_text = after ? *after : kEmpty;
+  if (before && after && a_text == b_text) return "";
+  if (!before && !after) return "";
+  std::vector<absl::string_view> a = SplitLines(a_text), b = SplitLines(b_text);
+
+  // Edit script: common prefix and suffix, then an LCS table for the middle
+  // when it is small enough, otherwise "replace the middle".
+  size_t pre = 0;
+  while (pre < a.size() && pre < b.size() && a[pre] == b[pre]) ++pre;
+  size_t suf = 0;
+  while (suf < a.size() - pre && suf < b.size() - pre &&
+         a[a.size() - 1 - suf] == b[b.size() - 1 - suf]) {
+    ++suf;
+  }
+  struct Op {
+    char kind;  // ' ', '-', '+'
+    size_t ai, bi;
+  };
+  std::vector<Op> ops;
+  for (size_t i = 0; i < pre; ++i) ops.push_back({' ', i, i});
+  size_t n = a.size() - pre - suf, m = b.size() - pre - suf;
+  if (n * m <= 4000000) {
+    std::vector<std::vector<uint32_t>> lcs(n + 1, std::vector<uint32_t>(m + 1, 0));
+    for (size_t i = n; i-- > 0;) {
+      for (size_t j = m; j-- > 0;) {
+        lcs[i][j] = a[pre + i] == b[pre + j] ? lcs[i + 1][j + 1] + 1
+                                             : std::max(lcs[i + 1][j], lcs[i][j + 1]);
+      }
+    }
+    size_t i = 0, j = 0;
+    while (i < n || j < m) {
+      if (i < n && j < m && a[pre + i] == b[pre + j]) {
+        ops.push_back({' ', pre + i++, pre + j++});
+      } else if (j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j])) {
+        ops.push_back({'+', pre + i, pre + j++});
+      } else {
+        ops.push_back({'-', pre + i++, pre + j});
+      }
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) ops.push_back({'-', pre + i, pre});
+    for (size_t j = 0; j < m; ++j) ops.push_back({'+', pre + n, pre + j});
+  }
+  for (size_t k = 0; k < suf; ++k) ops.push_back({' ', pre + n + k, pre + m + k});
+
+  std::string out = absl::StrCat(before ? absl::StrCat("--- a/", path) : "--- /dev/null", "\n",
+                                 after ? absl::StrCat("+++ b/", path) : "+++ /dev/null", "\n");
+  constexpr size_t kContext = 3;
+  size_t k = 0;
+  while (k < ops.size()) {
+    if (ops[k].kind == ' ') {
+      ++k;
+      continue;
+    }
+    size_t start = k >= kContext ? k - kContext : 0;
+    // Extend while the next change is within 2*context lines.
+    size_t end = k;
+    size_t last_change = k;
+    while (end < ops.size()) {
+      if (ops[end].kind != ' ') last_change = end;
+      if (end - last_change > 2 * kContext) break;
+      ++end;
+    }
+    end = std::min(ops.size(), last_change + kContext + 1);
+    size_t a_start = ops[start].ai, b_start = ops[start].bi, a_count = 0, b_count = 0;
+    std::string body;
+    for (size_t x = start; x < end; ++x) {
+      const Op& op = ops[x];
+      absl::string_view line = op.kind == '+' ? b[op.bi] : a[op.ai];
+      body.push_back(op.kind);
+      body.append(line.data(), line.size());
+      body.push_back('\n');
+      if (op.kind != '+') ++a_count;
+      if (op.kind != '-') ++b_count;
+    }
+    absl::StrAppend(&out, "@@ -", a_count == 0 ? a_start : a_start + 1, ",", a_count, " +",
+                    b_count == 0 ? b_start : b_start + 1, ",", b_count, " @@\n", body);
+    k = end;
+  }
+  return out;
+}
+
+OutputReconciler::OutputReconciler(DocumentStore* store, OutputOptions options)
+    : store_(store),
+      options_(std::move(options)),
+      fs_(options_.fs != nullptr ? options_.fs : RealFilesystem()),
+      writer_(fs_, options_.dir) {}
+
+bool OutputReconciler::Owned(absl::string_view dir, absl::string_view name) const {
+  return IsOwnedOutputName(dir, name, source_names_);
+}
+
+ReconcileReport OutputReconciler::LastReport() const {
+  absl::MutexLock lock(&mu_);
+  return report_;
+}
+
+std::vector<FragmentStatus> OutputReconciler::FragmentStatuses() const {
+  absl::MutexLock lock(&mu_);
+  return statuses_;
+}
+
+uint64_t OutputReconciler::writes() const {
+  absl::MutexLock lock(&mu_);
+  return writes_;
+}
+
+ReconcileResult OutputReconciler::Reconcile(const std::string& /*key*/) {
+  std::shared_ptr<const StoreSnapshot> snap = store_->Snapshot();
+
+  std::string base;
+  if (!options_.base_config_path.empty()) {
+    absl::StatusOr<std::string> read = fs_->ReadFile(options_.base_config_path);
+    if (!read.ok()) {
+      absl::Status st = absl::IsNotFound(read.status())
+                            ? absl::FailedPreconditionError(read.status().message())
+                            : absl::UnavailableError(read.status().message());
+      LOG_WARN("cannot read base config", {{"path", options_.base_config_path}, {"err", st.message()}});
+      last_ok_ = false;
+      return {st, std::nullopt};
+    }
+    base = *std::move(read);
+  }
+  if (last_ok_ && snap->generation == last_generation_ && base == last_base_) {
+    absl::MutexLock lock(&mu_);
+    report_.outputs_changed = false;
+    report_.files_written = report_.files_removed = 0;
+    report_.parsed = 0;
+    report_.diff.clear();
+    return {};
+  }
+
+  ReconcileReport report;
+  report.store_generation = snap->generation;
+  source_names_.clear();
+  for (auto& [key, e] : entries_) e.seen = false;
+
+  RenderInput input;
+  input.base_config = base;
+  int source_index = 0;
+  for (const StoreSnapshot::Source& src : snap->sources) {
+    source_names_.push_back(src.name);
+    for (const auto& stored : src.docs) {
+      const Document& doc = stored->doc;
+      Entry& e = entries_[Key(src.name, doc.name)];
+      bool fresh = !e.parsed || e.version != stored->version;
+      e.seen = true;
+      e.parsed = true;
+      if (fresh) {
+        e.version = stored->version;
+        e.bytes = doc.oversized_bytes != 0 ? doc.oversized_bytes : doc.data.size();
+        e.kind = ClassifyDocument(doc);
+        if (e.kind != FragmentKind::kIgnored) {
+          ++report.parsed;
+          FragmentError ferr;
+          absl::StatusOr<Fragment> frag = ParseFragment(src.name, doc, options_.validation, &ferr);
+          if (frag.ok()) {
+            e.accepted = std::make_shared<const Fragment>(*std::move(frag));
+            e.parse_error.clear();
+          } else {
+            e.parse_error = std::string(frag.status().message());
+            // Logged once per rejected version.
+            LOG_WARN("fragment rejected",
+                     {{"source", src.name},
+                      {"document", doc.name},
+                      {"line", ferr.line},
+                      {"key", ferr.key},
+                      {"reason", ferr.reason},
+                      {"kept_last_accepted", e.accepted != nullptr}});
+          }
+        } else {
+          e.accepted.reset();
+          e.parse_error.clear();
+        }
+      }
+      if (e.accepted) {
+        input.fragments.push_back({source_index, src.name, doc.name, e.accepted.get()});
+      }
+    }
+    ++source_index;
+  }
+  // Documents gone from the store leave the output.
+  absl::erase_if(entries_, [](const auto& kv) { return !kv.second.seen; });
+
+  absl::StatusOr<RenderOutput> rendered = Render(input);
+  if (!rendered.ok()) {
+    LOG_WARN("cannot render: bad base config", {{"path", options_.base_config_path},
+                                                {"err", rendered.status().message()}});
+    last_ok_ = false;
+    return {rendered.status(), std::nullopt};
+  }
+  std::map<Key, std::string> render_errors;
+  for (const RenderRejection& r : rendered->rejections) {
+    std::string& msg = render_errors[Key(r.source, r.document)];
+    absl::StrAppend(&msg, msg.empty() ? "" : "; ", r.source, ": ", r.document, ": ", r.reason);
+  }
+  std::vector<FragmentStatus> statuses;
+  statuses.reserve(entries_.size());
+  for (const StoreSnapshot::Source& src : snap->sources) {
+    for (const auto& stored : src.docs) {
+      Key key(src.name, stored->doc.name);
+      Entry& e = entries_[key];
+      auto re = render_errors.find(key);
+      std::string render_error = re == render_errors.end() ? "" : re->second;
+      if (render_error != e.render_error) {
+        if (!render_error.empty()) {
+          LOG_WARN("fragment rejected", {{"source", src.name}, {"document", stored->doc.name},
+                                         {"reason", render_error}});
+        }
+        e.render_error = render_error;
+      }
+      FragmentStatus s;
+      s.source = src.name;
+      s.document = stored->doc.name;
+      s.kind = std::string(FragmentKindName(e.kind));
+      s.bytes = e.bytes;
+      if (e.kind == FragmentKind::kIgnored) {
+        s.status = "ignored";
+        ++report.ignored;
+      } else if (!e.parse_error.empty() || !e.render_error.empty()) {
+        s.status = "rejected";
+        s.error = !e.parse_error.empty() ? e.parse_error : e.render_error;
+        ++report.rejected[s.kind];
+      } else {
+        s.status = "accepted";
+        ++report.accepted[s.kind];
+      }
+      statuses.push_back(std::move(s));
+    }
+  }
+
+  absl::Status st = options_.dry_run ? DryRunDiff(rendered->files, &report)
+                                     : Sync(rendered->files, &report);
+  {
+    absl::MutexLock lock(&mu_);
+    statuses_ = std::move(statuses);
+    if (st.ok()) report_ = report;
+    writes_ = writer_.writes();
+  }
+  if (!st.ok()) {
+    LOG_WARN("cannot write outputs", {{"dir", options_.dir}, {"err", st.message()}});
+    last_ok_ = false;
+    if (!absl::IsUnavailable(st) && !absl::IsInvalidArgument(st)) {
+      st = absl::UnavailableError(st.message());
+    }
+    return {st, std::nullopt};
+  }
+  last_ok_ = !options_.dry_run;
+  last_generation_ = snap->generation;
+  last_base_ = std::move(base);
+  return {};
+}
+
+absl::Status OutputReconciler::Sync(const std::map<std::string, std::string>& files,
+                                    ReconcileReport* report) {
+  ASSIGN_OR_RETURN(AtomicFileWriter::SyncResult result,
+                   writer_.SyncTree(files, ManagedDirs(),
+                                    [this](absl::string_view dir, absl::string_view name) {
+                                      return Owned(dir, name);
+                                    }));
+  report->files_written = result.written;
+  report->files_removed = result.removed;
+  report->outputs_changed = result.changed();
+  return absl::OkStatus();
+}
+
+absl::Status OutputReconciler::DryRunDiff(const std::map<std::string, std::string>& files,
+                                          ReconcileReport* report) {
+  const std::string& root = options_.dir;
+  std::map<std::string, std::string> on_disk;
+  for (const auto& [rel, data] : files) {
+    absl::StatusOr<std::string> cur = fs_->ReadFile(absl::StrCat(root, "/", rel));
+    if (cur.ok()) {
+      on_disk[rel] = *std::move(cur);
+    } else if (!absl::IsNotFound(cur.status())) {
+      return cur.status();
+    }
+  }
+  std::vector<std::string> stale;
+  for (const std::string& dir : ManagedDirs()) {
+    absl::StatusOr<std::vector<std::string>> names = fs_->ListDir(absl::StrCat(root, "/", dir));
+    if (absl::IsNotFound(names.status())) continue;
+    if (!names.ok()) return names.status();
+    std::sort(names->begin(), names->end());
+    for (const std::string& name : *names) {
+      std::string rel = absl::StrCat(dir, "/", name);
+      if (files.count(rel) || !Owned(dir, name)) continue;
+      absl::StatusOr<std::string> cur = fs_->ReadFile(absl::StrCat(root, "/", rel));
+      if (!cur.ok()) continue;
+      on_disk[rel] = *std::move(cur);
+      stale.push_back(rel);
+    }
+  }
+  std::string diff;
+  for (const auto& [rel, data] : files) {
+    auto it = on_disk.find(rel);
+    std::string d = UnifiedDiff(rel, it == on_disk.end() ? nullptr : &it->second, &data);
+    if (!d.empty()) {
+      ++report->files_written;
+      diff.append(d);
+    }
+  }
+  for (const std::string& rel : stale) {
+    diff.append(UnifiedDiff(rel, &on_disk[rel], nullptr));
+    ++report->files_removed;
+  }
+  report->outputs_changed = !diff.empty();
+  report->diff = std::move(diff);
+  return absl::OkStatus();
+}
+
+}  // namespace promconf

@@ -1,0 +1,122 @@
+#pragma once
+
+// OutputReconciler: the level-triggered heart of promconf. On every key it
+// reads the whole DocumentStore snapshot, re-parses only documents whose
+// (source, name, version) changed, keeps the last accepted version of a
+// fragment that is now rejected (SPEC "When input is bad"), renders, and
+// writes the tree atomically (or, in dry-run mode, collects a unified diff).
+//
+// Thread-safety: Reconcile() is called by one worker at a time (the
+// Reconciler contract); LastReport() and FragmentStatuses() may be called
+// from any thread at any time.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "informers/document_store.h"
+#include "reconcile/atomic_writer.h"
+#include "reconcile/filesystem.h"
+#include "reconcile/fragment.h"
+#include "reconcile/reconciler.h"
+
+namespace promconf {
+
+struct OutputOptions {
+  std::string dir;
+  std::string base_config_path;  // empty: none
+  ValidationOptions validation;
+  // Write nothing; LastReport().diff says what would change.
+  bool dry_run = false;
+  Filesystem* fs = nullptr;  // nullptr: RealFilesystem()
+};
+
+// One row of /debug/fragments.
+struct FragmentStatus {
+  std::string source;
+  std::string document;
+  std::string kind;    // rules|scrape|targets|ignored
+  std::string status;  // accepted|rejected|ignored
+  std::string error;   // empty unless rejected
+  uint64_t bytes = 0;
+};
+
+struct ReconcileReport {
+  // Some output file was written or removed: the caller schedules a reload.
+  bool outputs_changed = false;
+  int files_written = 0;
+  int files_removed = 0;
+  // "rules"|"scrape"|"targets" -> counts, for promconf_fragments.
+  std::map<std::string, int> accepted;
+  std::map<std::string, int> rejected;
+  int ignored = 0;
+  int parsed = 0;  // documents (re)parsed by this reconcile
+  // Dry-run: the unified diff of what would change ("" when nothing).
+  std::string diff;
+  uint64_t store_generation = 0;
+};
+
+class OutputReconciler : public Reconciler {
+ public:
+  OutputReconciler(DocumentStore* store, OutputOptions options);
+
+  // OK; kUnavailable on I/O errors (retry); kInvalidArgument /
+  // kFailedPrecondition when the base config is bad or missing (terminal
+  // until someone fixes it). The key is not interpreted.
+  ReconcileResult Reconcile(const std::string& key) override;
+
+  ReconcileReport LastReport() const;
+  // Sorted by source order, then document name.
+  std::vector<FragmentStatus> FragmentStatuses() const;
+  // Files renamed into place so far.
+  uint64_t writes() const;
+
+ private:
+  struct Entry {
+    uint64_t version = 0;
+    uint64_t bytes = 0;
+    FragmentKind kind = FragmentKind::kIgnored;
+    // The last accepted version: stays in the output while newer versions
+    // are rejected.
+    std::shared_ptr<const Fragment> accepted;
+    std::string parse_error;   // of the current version; empty when accepted
+    std::string render_error;  // duplicate job, clashing file
+    bool seen = false;
+    bool parsed = false;
+  };
+  using Key = std::pair<std::string, std::string>;  // (source, document)
+
+  absl::Status Sync(const std::map<std::string, std::string>& files, ReconcileReport* report);
+  absl::Status DryRunDiff(const std::map<std::string, std::string>& files, ReconcileReport* report);
+  bool Owned(absl::string_view dir, absl::string_view name) const;
+
+  // Constant after construction.
+  DocumentStore* const store_;
+  const OutputOptions options_;
+  Filesystem* const fs_;
+
+  // Only touched by Reconcile() (one caller at a time).
+  AtomicFileWriter writer_;
+  absl::flat_hash_map<Key, Entry> entries_;
+  std::vector<std::string> source_names_;
+  uint64_t last_generation_ = 0;
+  std::string last_base_;
+  bool last_ok_ = false;
+
+  mutable absl::Mutex mu_;
+  ReconcileReport report_ ABSL_GUARDED_BY(mu_);
+  std::vector<FragmentStatus> statuses_ ABSL_GUARDED_BY(mu_);
+  uint64_t writes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// A unified diff ("--- a/path", "+++ b/path", "@@ -l,n +l,n @@" hunks with 3
+// lines of context) turning `before` into `after`; "" when equal. A missing
+// side is /dev/null.
+std::string UnifiedDiff(absl::string_view path, const std::string* before, const std::string* after);
+
+}  // namespace promconf
