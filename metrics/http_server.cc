@@ -6,7 +6,10 @@
 #include <sys/socket.h>
 #include <zlib.h>
 
+#include <unistd.h>
+
 #include <cstring>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -16,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/notification.h"
 #include "util/log.h"
 
 namespace promconf {
@@ -209,10 +213,48 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Options& opt
 
 HttpServer::~HttpServer() { Stop(); }
 
+// Opens and closes a TCP connection to host:port ("127.0.0.1" or "[::1]").
+static void PokeListener(const std::string& host, int port) {
+  const bool v6 = absl::StartsWith(host, "[");
+  std::string literal = v6 ? host.substr(1, host.size() - 2) : host;
+  if (literal == "::") literal = "::1";
+  if (literal == "0.0.0.0") literal = "127.0.0.1";
+  const int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  if (v6) {
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(static_cast<uint16_t>(port));
+    if (inet_pton(AF_INET6, literal.c_str(), &a.sin6_addr) == 1) {
+      connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    }
+  } else {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    if (inet_pton(AF_INET, literal.c_str(), &a.sin_addr) == 1) {
+      connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    }
+  }
+  close(fd);
+}
+
 void HttpServer::Stop() {
   absl::MutexLock lock(&stop_mu_);
   if (ctx_ == nullptr) return;
-  mg_stop(ctx_);
+  // civetweb's master thread notices the stop flag only between polls of the
+  // listening sockets, which time out after 2 s. Connecting wakes it at once.
+  mg_context* ctx = ctx_;
+  absl::Notification stopped;
+  std::thread stopper([ctx, &stopped] {
+    mg_stop(ctx);
+    stopped.Notify();
+  });
+  for (int i = 0; i < 600 && !stopped.WaitForNotificationWithTimeout(absl::Milliseconds(5));
+       ++i) {
+    PokeListener(host_, port_);
+  }
+  stopper.join();
   ctx_ = nullptr;
 }
 
