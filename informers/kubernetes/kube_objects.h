@@ -1,0 +1,62 @@
+#pragma once
+
+// The few parts of Kubernetes JSON the source reads (ConfigMaps, Secrets,
+// lists, watch events, Status), parsed with simdjson's on-demand API.
+// KubeJsonParser reuses its buffers: one per thread.
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "simdjson.h"
+
+namespace promconf {
+
+struct KubeObject {
+  std::string kind;
+  std::string namespace_;
+  std::string name;
+  std::string resource_version;
+  // "data" as sent (a Secret's values are still base64) and a ConfigMap's
+  // "binaryData" (base64), in document order.
+  std::vector<std::pair<std::string, std::string>> data;
+  std::vector<std::pair<std::string, std::string>> binary_data;
+  // kind Status (a watch ERROR event or an error response body).
+  int64_t code = 0;
+  std::string reason;
+  std::string message;
+};
+
+enum class WatchEventType { kAdded, kModified, kDeleted, kBookmark, kError };
+
+struct WatchEvent {
+  WatchEventType type = WatchEventType::kAdded;
+  KubeObject object;
+};
+
+struct KubeList {
+  std::string resource_version;
+  std::string continue_token;
+  std::vector<KubeObject> items;
+};
+
+class KubeJsonParser {
+ public:
+  // One watch event object ({"type":...,"object":{...}}).
+  absl::Status ParseWatchEvent(absl::string_view json, WatchEvent* out);
+  // A list response (kind ...List).
+  absl::Status ParseList(absl::string_view json, KubeList* out);
+  // Any single object (a Status body, a ConfigMap).
+  absl::Status ParseObject(absl::string_view json, KubeObject* out);
+
+ private:
+  simdjson::padded_string_view Pad(absl::string_view json);
+
+  simdjson::ondemand::parser parser_;
+  std::string buffer_;
+};
+
+}  // namespace promconf

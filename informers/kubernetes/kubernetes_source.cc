@@ -1,0 +1,220 @@
+#include "informers/kubernetes/kubernetes_source.h"
+
+#include <random>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "informers/kubernetes/reflector.h"
+#include "util/log.h"
+#include "util/status_macros.h"
+
+namespace promconf {
+
+namespace {
+
+class KubernetesSource : public Source, public ReflectorSink {
+ public:
+  KubernetesSource(const SourceContext& context, const KubernetesSourceConfig& config,
+                   const KubernetesSourceTuning& tuning, std::shared_ptr<KubeCredentials> creds)
+      : context_(context), config_(config), tuning_(tuning), credentials_(std::move(creds)) {
+    std::vector<std::string> namespaces = config_.namespaces;
+    if (namespaces.empty()) namespaces.push_back("");
+    std::vector<KubeResource> resources;
+    if (config_.configmaps) resources.push_back(KubeResource::kConfigMaps);
+    if (config_.secrets) resources.push_back(KubeResource::kSecrets);
+    for (const std::string& ns : namespaces) {
+      Group g;
+      g.prefix = ns.empty() ? "" : absl::StrCat(ns, "/");
+      g.namespace_ = ns;
+      g.listed.assign(resources.size(), false);
+      g.pending.resize(resources.size());
+      groups_.push_back(std::move(g));
+    }
+    resources_ = std::move(resources);
+  }
+
+  ~KubernetesSource() override { Stop(); }
+
+  absl::Status Start(SourceCallbacks* callbacks) override {
+    absl::MutexLock lock(&lifecycle_mu_);
+    if (started_) return absl::FailedPreconditionError("kubernetes source already started");
+    started_ = true;
+    {
+      absl::MutexLock l(&mu_);
+      callbacks_ = callbacks;
+    }
+    std::mt19937_64 seeds(tuning_.seed != 0 ? tuning_.seed : std::random_device{}());
+    for (size_t g = 0; g < groups_.size(); ++g) {
+      for (size_t m = 0; m < resources_.size(); ++m) {
+        Reflector::Options o;
+        o.source_name = context_.name;
+        o.namespace_ = groups_[g].namespace_;
+        o.resource = resources_[m];
+        o.label_selector = config_.label_selector;
+        o.max_document_bytes = context_.max_document_bytes;
+        o.group = static_cast<int>(g);
+        o.member = static_cast<int>(m);
+        reflectors_.push_back(std::make_unique<Reflector>(
+            std::move(o), tuning_, credentials_, this, context_.clock, &stop_, seeds()));
+      }
+    }
+    for (auto& r : reflectors_) {
+      Reflector* reflector = r.get();
+      threads_.emplace_back([reflector] { reflector->Run(); });
+    }
+    return absl::OkStatus();
+  }
+
+  void Stop() override {
+    absl::MutexLock lock(&lifecycle_mu_);
+    if (!stop_.HasBeenNotified()) stop_.Notify();
+    for (auto& r : reflectors_) r->Cancel();
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+    threads_.clear();
+  }
+
+  std::vector<std::string> SyncPrefixes() const override {
+    std::vector<std::string> prefixes;
+    for (const Group& g : groups_) prefixes.push_back(g.prefix);
+    return prefixes;
+  }
+
+  absl::Duration progress_deadline() const override {
+    if (tuning_.progress_deadline > absl::ZeroDuration()) return tuning_.progress_deadline;
+    return tuning_.idle_timeout + tuning_.backoff_max;
+  }
+
+  // ReflectorSink. The reflectors of one group (namespace) are merged here,
+  // and mu_ serializes the callbacks.
+  void OnListed(int group, int member, std::vector<Document> docs,
+                const std::vector<size_t>& changed, std::vector<std::string> removed) override {
+    absl::MutexLock lock(&mu_);
+    Group& g = groups_[group];
+    if (resources_.size() == 1) {
+      callbacks_->OnSnapshot(g.prefix, std::move(docs));
+      g.synced = true;
+      return;
+    }
+    if (!g.synced) {
+      auto& pending = g.pending[member];
+      pending.clear();
+      for (Document& d : docs) {
+        std::string name = d.name;
+        pending.emplace(std::move(name), std::move(d));
+      }
+      g.listed[member] = true;
+      for (bool listed : g.listed) {
+        if (!listed) return;
+      }
+      std::vector<Document> all;
+      for (auto& p : g.pending) {
+        for (auto& [name, doc] : p) all.push_back(std::move(doc));
+        p.clear();
+      }
+      callbacks_->OnSnapshot(g.prefix, std::move(all));
+      g.synced = true;
+      return;
+    }
+    for (const std::string& name : removed) callbacks_->OnDelete(name);
+    for (size_t i : changed) callbacks_->OnUpsert(std::move(docs[i]));
+    callbacks_->OnProgress();
+  }
+
+  void OnChanges(int group, int member, std::vector<Document> upserts,
+                 std::vector<std::string> deletes) override {
+    absl::MutexLock lock(&mu_);
+    Group& g = groups_[group];
+    if (!g.synced) {
+      auto& pending = g.pending[member];
+      for (const std::string& name : deletes) pending.erase(name);
+      for (Document& d : upserts) {
+        std::string name = d.name;
+        pending[std::move(name)] = std::move(d);
+      }
+      return;
+    }
+    for (const std::string& name : deletes) callbacks_->OnDelete(name);
+    for (Document& d : upserts) callbacks_->OnUpsert(std::move(d));
+  }
+
+  void OnProgress(int group) override {
+    absl::MutexLock lock(&mu_);
+    if (groups_[group].synced) callbacks_->OnProgress();
+  }
+
+  void OnError(const absl::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    callbacks_->OnError(status);
+  }
+
+ private:
+  struct Group {
+    std::string prefix;
+    std::string namespace_;
+    bool synced = false;
+    // Until every resource of the group has listed once: which have, and
+    // their documents (kept up to date by their watches).
+    std::vector<bool> listed;
+    std::vector<absl::flat_hash_map<std::string, Document>> pending;
+  };
+
+  // Constant after construction.
+  const SourceContext context_;
+  const KubernetesSourceConfig config_;
+  const KubernetesSourceTuning tuning_;
+  const std::shared_ptr<KubeCredentials> credentials_;
+  std::vector<KubeResource> resources_;
+
+  absl::Mutex lifecycle_mu_;
+  bool started_ ABSL_GUARDED_BY(lifecycle_mu_) = false;
+  std::vector<std::unique_ptr<Reflector>> reflectors_ ABSL_GUARDED_BY(lifecycle_mu_);
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(lifecycle_mu_);
+  absl::Notification stop_;
+
+  absl::Mutex mu_;
+  SourceCallbacks* callbacks_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // The vector's shape is constant after construction; Group contents are
+  // guarded by mu_.
+  std::vector<Group> groups_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Source>> NewKubernetesSource(const SourceContext& context,
+                                                            const KubernetesSourceConfig& config,
+                                                            KubernetesSourceTuning tuning) {
+  if (!config.configmaps && !config.secrets) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kubernetes source \"", context.name, "\": resources must name configmaps and/or secrets"));
+  }
+  for (const std::string& ns : config.namespaces) {
+    if (ns.empty() || ns.find('/') != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("kubernetes source \"", context.name,
+                                                     "\": bad namespace \"", ns, "\""));
+    }
+  }
+  if (tuning.watch_timeout_max <= tuning.watch_timeout_min) {
+    tuning.watch_timeout_max = tuning.watch_timeout_min + absl::Seconds(1);
+  }
+  absl::StatusOr<KubeRestConfig> rest = config.kubeconfig.empty()
+                                            ? InClusterConfig(tuning.in_cluster)
+                                            : LoadKubeconfig(config.kubeconfig, config.context);
+  if (!rest.ok()) {
+    return absl::Status(rest.status().code(), absl::StrCat("kubernetes source \"", context.name,
+                                                           "\": ", rest.status().message()));
+  }
+  auto credentials =
+      std::make_shared<KubeCredentials>(*std::move(rest), tuning.token_refresh, context.clock);
+  return std::unique_ptr<Source>(
+      std::make_unique<KubernetesSource>(context, config, tuning, std::move(credentials)));
+}
+
+}  // namespace promconf
