@@ -536,7 +536,67 @@ struct FakeKubeApiServer::State {
   void HandleWatch(const HttpTestRequest& req, const ResourceRequest& rr,
                    HttpTestResponse& resp);
   bool HandleDiscovery(const HttpTestRequest& req, HttpTestResponse& resp);
+  void HandleNamespaces(const HttpTestRequest& req, const std::string& name,
+                        HttpTestResponse& resp);
 };
+
+namespace {
+
+std::string NamespaceJson(const std::string& name) {
+  return absl::StrCat(R"({"kind":"Namespace","apiVersion":"v1","metadata":{"name":")", name,
+                      R"(","labels":{"kubernetes.io/metadata.name":")", name,
+                      R"("},"resourceVersion":"1","creationTimestamp":"2024-01-01T00:00:00Z"},)"
+                      R"("spec":{"finalizers":["kubernetes"]},"status":{"phase":"Active"}})");
+}
+
+// A minimal OpenAPI v3 document per group-version: just enough for kubectl
+// to see that PATCH accepts fieldValidation, so `kubectl apply` validates on
+// the server (which here accepts everything) instead of downloading schemas.
+std::string OpenApiV3Json(absl::string_view gv_path) {
+  Document d(rapidjson::kObjectType);
+  auto& a = d.GetAllocator();
+  d.AddMember("openapi", "3.0.0", a);
+  Value info(rapidjson::kObjectType);
+  info.AddMember("title", "Kubernetes", a);
+  info.AddMember("version", "v1.31.0", a);
+  d.AddMember("info", info, a);
+  Value paths(rapidjson::kObjectType);
+  for (const auto& r : kResources) {
+    std::string gv = r.group[0] == '\0' ? "api/v1" : absl::StrCat("apis/", r.group, "/", r.version);
+    if (gv != gv_path) continue;
+    std::string path = absl::StrCat("/", gv, "/namespaces/{namespace}/", r.resource, "/{name}");
+    Value item(rapidjson::kObjectType);
+    for (const char* method : {"get", "put", "patch", "delete"}) {
+      Value op(rapidjson::kObjectType);
+      Value gvk(rapidjson::kObjectType);
+      SetString(gvk, "group", r.group, a);
+      SetString(gvk, "version", r.version, a);
+      SetString(gvk, "kind", r.kind, a);
+      op.AddMember("x-kubernetes-group-version-kind", gvk, a);
+      Value params(rapidjson::kArrayType);
+      for (const char* q : {"dryRun", "fieldManager", "fieldValidation", "force"}) {
+        Value p(rapidjson::kObjectType);
+        SetString(p, "name", q, a);
+        p.AddMember("in", "query", a);
+        Value schema(rapidjson::kObjectType);
+        schema.AddMember("type", "string", a);
+        p.AddMember("schema", schema, a);
+        params.PushBack(p, a);
+      }
+      op.AddMember("parameters", params, a);
+      op.AddMember("responses", Value(rapidjson::kObjectType), a);
+      item.AddMember(Value(method, a), op, a);
+    }
+    paths.AddMember(Value(path.c_str(), static_cast<rapidjson::SizeType>(path.size()), a), item, a);
+  }
+  d.AddMember("paths", paths, a);
+  Value components(rapidjson::kObjectType);
+  components.AddMember("schemas", Value(rapidjson::kObjectType), a);
+  d.AddMember("components", components, a);
+  return ToJson(d);
+}
+
+}  // namespace
 
 namespace {
 
@@ -595,6 +655,18 @@ bool FakeKubeApiServer::State::HandleDiscovery(const HttpTestRequest& req,
              R"("goVersion":"go1.22.5","compiler":"gc","platform":"linux/amd64"})");
     return true;
   }
+  if (p == "/openapi/v3" || p == "/openapi/v3/") {
+    std::string body = R"({"paths":{)";
+    body += R"("api/v1":{"serverRelativeURL":"/openapi/v3/api/v1?hash=F1"},)";
+    body += R"("apis/coordination.k8s.io/v1":{"serverRelativeURL":)"
+            R"("/openapi/v3/apis/coordination.k8s.io/v1?hash=F2"}}})";
+    SendJson(resp, 200, body);
+    return true;
+  }
+  if (p == "/openapi/v3/api/v1" || p == "/openapi/v3/apis/coordination.k8s.io/v1") {
+    SendJson(resp, 200, OpenApiV3Json(absl::StripPrefix(p, "/openapi/v3/")));
+    return true;
+  }
   if (p == "/healthz" || p == "/livez" || p == "/readyz") {
     resp.Send(200, "text/plain", "ok");
     return true;
@@ -640,6 +712,28 @@ bool FakeKubeApiServer::State::HandleDiscovery(const HttpTestRequest& req,
   return false;
 }
 
+void FakeKubeApiServer::State::HandleNamespaces(const HttpTestRequest& req,
+                                                const std::string& name, HttpTestResponse& resp) {
+  (void)req;
+  // Every namespace exists (kubectl asks after a NotFound to word its error).
+  if (!name.empty()) {
+    SendJson(resp, 200, NamespaceJson(name));
+    return;
+  }
+  std::set<std::string> names = {"default", "kube-system", "kube-public"};
+  int64_t at;
+  {
+    absl::MutexLock l(&mu);
+    for (const auto& [key, obj] : objects) names.insert(std::get<1>(key));
+    at = rv;
+  }
+  std::vector<std::string> items;
+  for (const auto& n : names) items.push_back(NamespaceJson(n));
+  SendJson(resp, 200,
+           absl::StrCat(R"({"kind":"NamespaceList","apiVersion":"v1","metadata":{"resourceVersion":")",
+                        at, R"("},"items":[)", absl::StrJoin(items, ","), "]}"));
+}
+
 void FakeKubeApiServer::State::Handle(const HttpTestRequest& req, HttpTestResponse& resp) {
   int fail = 0;
   bool unauthorized = false;
@@ -680,6 +774,11 @@ void FakeKubeApiServer::State::Handle(const HttpTestRequest& req, HttpTestRespon
     return;
   }
   ResourceRequest rr;
+  if (group.empty() && seg.size() <= 4 && seg.size() >= 3 && seg[2] == "namespaces" &&
+      req.method == "GET" && req.Param("watch").empty()) {
+    HandleNamespaces(req, seg.size() == 4 ? seg[3] : "", resp);
+    return;
+  }
   if (i < seg.size() && seg[i] == "watch") {  // legacy /api/v1/watch/... paths
     rr.watch = true;
     ++i;
