@@ -90,7 +90,7 @@ absl::StatusOr<std::unique_ptr<EtcdServer>> EtcdServer::Start(Options options) {
 EtcdServer::~EtcdServer() {
   {
     absl::MutexLock lock(&mu_);
-    if (pid_ > 0) kill(pid_, SIGCONT);
+    if (pid_.load() > 0) kill(pid_.load(), SIGCONT);
     KillLocked(SIGKILL);
   }
   std::error_code ec;
@@ -101,10 +101,7 @@ std::string EtcdServer::endpoint() const {
   return absl::StrCat(tls() ? "https" : "http", "://127.0.0.1:", client_port_);
 }
 
-pid_t EtcdServer::pid() const {
-  absl::MutexLock lock(&mu_);
-  return pid_;
-}
+pid_t EtcdServer::pid() const { return pid_.load(); }
 
 absl::Status EtcdServer::Launch() {
   const std::string client_url = endpoint();
@@ -172,15 +169,16 @@ absl::Status EtcdServer::WaitHealthy() {
 }
 
 void EtcdServer::KillLocked(int sig) {
-  if (pid_ <= 0) return;
-  kill(pid_, sig);
+  const pid_t pid = pid_.load();
+  if (pid <= 0) return;
+  kill(pid, sig);
   int status = 0;
   // Bounded: SIGTERM gets 10 s before SIGKILL.
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (waitpid(pid_, &status, WNOHANG) == 0) {
+  while (waitpid(pid, &status, WNOHANG) == 0) {
     if (absl::Now() > deadline) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, &status, 0);
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
       break;
     }
     absl::SleepFor(absl::Milliseconds(10));
@@ -213,13 +211,13 @@ absl::Status EtcdServer::Restart(bool wipe) {
 }
 
 void EtcdServer::Pause() {
-  absl::MutexLock lock(&mu_);
-  if (pid_ > 0) kill(pid_, SIGSTOP);
+  const pid_t pid = pid_.load();
+  if (pid > 0) kill(pid, SIGSTOP);
 }
 
 void EtcdServer::Resume() {
-  absl::MutexLock lock(&mu_);
-  if (pid_ > 0) kill(pid_, SIGCONT);
+  const pid_t pid = pid_.load();
+  if (pid > 0) kill(pid, SIGCONT);
 }
 
 void EtcdServer::SetCredentials(const std::string& user, const std::string& password) {

@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -89,7 +90,9 @@ class EtcdServer {
   int client_port_ = 0, peer_port_ = 0;
 
   mutable absl::Mutex mu_;
-  pid_t pid_ ABSL_GUARDED_BY(mu_) = -1;
+  // Written under mu_; read without it so Pause/Resume never wait behind a
+  // write blocked on a frozen server.
+  std::atomic<pid_t> pid_{-1};
   std::string user_ ABSL_GUARDED_BY(mu_), password_ ABSL_GUARDED_BY(mu_);
   std::string token_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<HttpClient> client_ ABSL_GUARDED_BY(mu_);
