@@ -320,7 +320,17 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
                                                 ": history compacted at ", w.compact_revision));
     }
     if (w.canceled) {
-      return absl::UnavailableError(absl::StrCat("etcd watch canceled: ", w.cancel_reason));
+      // etcd cancels a watch created with an expired token with the reason
+      // "rpc error: code = Unauthenticated desc = etcdserver: invalid auth token".
+      const std::string msg = absl::StrCat("etcd watch canceled: ", w.cancel_reason);
+      if (absl::StrContains(w.cancel_reason, "Unauthenticated") ||
+          absl::StrContains(w.cancel_reason, "auth token")) {
+        return absl::UnauthenticatedError(msg);
+      }
+      if (absl::StrContains(w.cancel_reason, "permission denied")) {
+        return absl::PermissionDeniedError(msg);
+      }
+      return absl::UnavailableError(msg);
     }
     if (w.created) {
       backoff_.Reset();
