@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "informers/source_config.h"
+#include "reconcile/fragment.h"  // JobNamePrefix
 
 namespace promconf {
 
@@ -29,7 +30,6 @@ struct OutputConfig {
 };
 
 enum class PromtoolMode { kAuto, kAlways, kNever };
-enum class JobNamePrefix { kNone, kNamespace };
 
 struct ValidationConfig {
   PromtoolMode promtool = PromtoolMode::kAuto;

@@ -15,14 +15,10 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "metrics/http_server.h"  // HealthReport: what the endpoints answer
 #include "util/clock.h"
 
 namespace promconf {
-
-struct HealthReport {
-  bool ok = false;
-  std::string body;  // "ok\n", or one line per problem naming the source
-};
 
 class HealthTracker {
  public:

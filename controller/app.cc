@@ -1,0 +1,324 @@
+#include "controller/app.h"
+
+#include <cstdio>
+#include <map>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "informers/document_store.h"
+#include "informers/etcd/etcd_source.h"
+#include "informers/file/file_source.h"
+#include "informers/kubernetes/kubernetes_source.h"
+#include "informers/source.h"
+#include "controller/source_sink.h"
+#include "metrics/metrics.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
+#include "reconcile/controller.h"
+#include "reconcile/output_reconciler.h"
+#include "reconcile/reloader.h"
+#include "reconcile/workqueue.h"
+#include "reconcile/workqueue_metrics.h"
+#include "util/log.h"
+#include "util/status_macros.h"
+
+namespace promconf {
+namespace {
+
+// The single factory switch over backends: the only code that names every
+// concrete Source.
+absl::StatusOr<std::unique_ptr<Source>> NewSource(const SourceContext& context,
+                                                  const SourceConfig& config) {
+  if (const auto* c = std::get_if<FileSourceConfig>(&config.backend)) {
+    return NewFileSource(context, *c);
+  }
+  if (const auto* c = std::get_if<EtcdSourceConfig>(&config.backend)) {
+    return NewEtcdSource(context, *c);
+  }
+  if (const auto* c = std::get_if<KubernetesSourceConfig>(&config.backend)) {
+    return NewKubernetesSource(context, *c);
+  }
+  return absl::UnimplementedError(absl::StrCat("source \"", config.name, "\": the ",
+                                               config.type(), " source is not implemented yet"));
+}
+
+// SourceSink's metric seam, onto Metrics.
+class SourceMetricsAdapter final : public SourceMetricsSink {
+ public:
+  SourceMetricsAdapter(Metrics* metrics, Clock* clock) : metrics_(metrics), clock_(clock) {}
+
+  void AddSource(const std::string& name, const std::string& type) {
+    types_[name] = type;
+    metrics_->RegisterSource(name, type);
+  }
+
+  void SourceEvent(absl::string_view source, absl::string_view event, int count) override {
+    SourceEventType type;
+    if (!ParseSourceEventType(event, &type)) return;
+    for (int i = 0; i < count; ++i) metrics_->SourceEvent(source, type);
+    metrics_->SetSourceLastEventTimestamp(source, clock_->Now());
+  }
+  void SourceUp(absl::string_view source, bool up) override {
+    auto it = types_.find(std::string(source));
+    if (it != types_.end()) metrics_->SetSourceUp(source, it->second, up);
+  }
+  void SourceDocuments(absl::string_view source, size_t count) override {
+    metrics_->SetSourceDocuments(source, static_cast<int64_t>(count));
+  }
+
+ private:
+  Metrics* const metrics_;
+  Clock* const clock_;
+  // Filled before any source starts; read-only afterwards.
+  std::map<std::string, std::string> types_;
+};
+
+// "render": the output reconciler, then the bookkeeping around it (metrics,
+// readiness, asking for a reload when an output changed). Rendering waits
+// until every source synced once (client-go's WaitForCacheSync): a partial
+// first render would drop the fragments of a source that is still listing.
+class RenderReconciler final : public Reconciler {
+ public:
+  RenderReconciler(OutputReconciler* output, WorkQueue* queue, HealthTracker* health,
+                   Metrics* metrics, bool reload_enabled)
+      : output_(output), queue_(queue), health_(health), metrics_(metrics),
+        reload_enabled_(reload_enabled) {}
+
+  ReconcileResult Reconcile(const std::string& key) override {
+    // Not synced yet: the last source's first snapshot queues "render" again.
+    if (!health_->AllSynced()) return {};
+    ReconcileResult result = output_->Reconcile(key);
+    if (!result.status.ok()) return result;
+    const ReconcileReport report = output_->LastReport();
+    for (const char* kind : {"rules", "scrape", "targets"}) {
+      auto count = [&](const std::map<std::string, int>& m) {
+        auto it = m.find(kind);
+        return it == m.end() ? 0 : it->second;
+      };
+      metrics_->SetFragments(kind, "accepted", count(report.accepted));
+      metrics_->SetFragments(kind, "rejected", count(report.rejected));
+    }
+    const uint64_t writes = output_->writes();
+    for (; writes_seen_ < writes; ++writes_seen_) metrics_->IncOutputWrites();
+    // The first render always reloads: what Prometheus loaded before
+    // promconf started may differ from what is on disk now.
+    if (reload_enabled_ && (report.outputs_changed || !rendered_once_)) {
+      queue_->Add(Reloader::kKey);
+    }
+    rendered_once_ = true;
+    health_->MarkRendered();
+    return result;
+  }
+
+ private:
+  OutputReconciler* const output_;
+  WorkQueue* const queue_;
+  HealthTracker* const health_;
+  Metrics* const metrics_;
+  const bool reload_enabled_;
+  // Only touched by Reconcile (one worker at a time per key).
+  uint64_t writes_seen_ = 0;
+  bool rendered_once_ = false;
+};
+
+ValidationOptions ToValidationOptions(const Config& config) {
+  ValidationOptions v;
+  v.max_fragment_bytes = config.validation.max_fragment_bytes;
+  v.enforce_namespace_label = config.validation.enforce_namespace_label;
+  v.job_name_prefix = config.validation.job_name_prefix;
+  for (const SourceConfig& s : config.sources) {
+    if (std::holds_alternative<KubernetesSourceConfig>(s.backend)) {
+      v.namespaced_sources.insert(s.name);
+    }
+  }
+  return v;
+}
+
+std::vector<std::string> SourceNames(const Config& config) {
+  std::vector<std::string> names;
+  for (const SourceConfig& s : config.sources) names.push_back(s.name);
+  return names;
+}
+
+class AppImpl final : public App {
+ public:
+  AppImpl(const Config& config, const AppOptions& options, Metrics* metrics,
+          std::unique_ptr<Reloader> reloader)
+      : config_(config),
+        options_(options),
+        metrics_(metrics),
+        clock_(Clock::Real()),
+        store_(SourceNames(config)),
+        health_(clock_),
+        queue_metrics_(metrics, "promconf"),
+        queue_("promconf", clock_, NewDefaultControllerRateLimiter(clock_), &queue_metrics_),
+        output_(&store_, OutputOptions{config.output.dir, config.output.base_config,
+                                       ToValidationOptions(config), options.dry_run, nullptr}),
+        reloader_(std::move(reloader)),
+        render_(&output_, &queue_, &health_, metrics, reloader_->enabled() && !options.dry_run),
+        observer_(metrics),
+        controller_("promconf", &queue_, &mux_, clock_, &observer_),
+        source_metrics_(metrics, clock_) {
+    mux_.Handle(kRenderKey, &render_);
+    mux_.Handle(Reloader::kKey, reloader_.get());
+    queue_metrics_.RefreshOnScrape(&queue_);
+  }
+
+  ~AppImpl() override { Stop(); }
+
+  absl::Status CreateSources() {
+    for (const SourceConfig& sc : config_.sources) {
+      SourceContext context;
+      context.name = sc.name;
+      context.clock = clock_;
+      context.max_document_bytes = config_.validation.max_fragment_bytes;
+      ASSIGN_OR_RETURN(std::unique_ptr<Source> source, NewSource(context, sc));
+      health_.AddSource(sc.name, source->progress_deadline(), source->SyncPrefixes());
+      source_metrics_.AddSource(sc.name, sc.type());
+      sinks_.push_back(
+          std::make_unique<SourceSink>(sc.name, &store_, &queue_, &health_, &source_metrics_));
+      sources_.push_back(std::move(source));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status StartSources() {
+    for (size_t i = 0; i < sources_.size(); ++i) {
+      absl::Status s = sources_[i]->Start(sinks_[i].get());
+      if (!s.ok()) {
+        return absl::Status(s.code(), absl::StrCat("source \"", config_.sources[i].name,
+                                                   "\": ", s.message()));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Start() override {
+    RETURN_IF_ERROR(StartSources());
+    // One worker: the outputs have one writer, and the queue already keeps a
+    // key from running twice at once.
+    controller_.Start(1);
+    return absl::OkStatus();
+  }
+
+  void Stop() override {
+    absl::MutexLock lock(&stop_mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    // Sources first, so nothing is added while the queue drains.
+    for (auto& source : sources_) source->Stop();
+    controller_.Stop();
+    queue_metrics_.StopRefreshing();
+  }
+
+  absl::Status RunOnce() override {
+    RETURN_IF_ERROR(StartSources());
+    if (!health_.WaitAllSynced(options_.sync_timeout)) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("not every source synced within ",
+                       absl::FormatDuration(options_.sync_timeout), ": ",
+                       health_.NotSyncedReport()));
+    }
+    ReconcileResult result = output_.Reconcile(kRenderKey);
+    if (!result.status.ok()) return result.status;
+    const ReconcileReport report = output_.LastReport();
+    int rejected = 0;
+    for (const auto& [kind, n] : report.rejected) rejected += n;
+    if (rejected > 0) {
+      LOG_WARN("some fragments were rejected and left out", {{"rejected", rejected}});
+    }
+    if (options_.dry_run) {
+      std::fputs(report.diff.c_str(), stdout);
+      std::fflush(stdout);
+      LOG_INFO("dry run: nothing written", {{"changed", !report.diff.empty()}});
+      return absl::OkStatus();
+    }
+    LOG_INFO("outputs synced", {{"dir", config_.output.dir},
+                                {"written", report.files_written},
+                                {"removed", report.files_removed}});
+    if (!reloader_->enabled()) return absl::OkStatus();
+    absl::Status reload = reloader_->ReloadOnce();
+    // An init container runs before Prometheus: nothing listening means
+    // nothing to reload, and Prometheus will read the files when it starts.
+    if (!reload.ok() && absl::IsUnavailable(reload) &&
+        (absl::StrContains(reload.message(), "Connection refused") ||
+         absl::StrContains(reload.message(), "Couldn't connect"))) {
+      LOG_INFO("nothing listening at reload.url; Prometheus will load the files when it starts",
+               {{"url", config_.reload.url}});
+      return absl::OkStatus();
+    }
+    return reload;
+  }
+
+  HealthReport Healthz() const override { return health_.Healthz(); }
+  HealthReport Readyz() const override { return health_.Readyz(); }
+
+  std::string FragmentsJson() const override {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartArray();
+    for (const FragmentStatus& f : output_.FragmentStatuses()) {
+      w.StartObject();
+      w.Key("source");
+      w.String(f.source.data(), static_cast<rapidjson::SizeType>(f.source.size()));
+      w.Key("document");
+      w.String(f.document.data(), static_cast<rapidjson::SizeType>(f.document.size()));
+      w.Key("kind");
+      w.String(f.kind.data(), static_cast<rapidjson::SizeType>(f.kind.size()));
+      w.Key("status");
+      w.String(f.status.data(), static_cast<rapidjson::SizeType>(f.status.size()));
+      w.Key("error");
+      w.String(f.error.data(), static_cast<rapidjson::SizeType>(f.error.size()));
+      w.Key("bytes");
+      w.Uint64(f.bytes);
+      w.EndObject();
+    }
+    w.EndArray();
+    return std::string(buf.GetString(), buf.GetSize());
+  }
+
+ private:
+  // Constant after construction.
+  const Config config_;
+  const AppOptions options_;
+  Metrics* const metrics_;
+  Clock* const clock_;
+
+  DocumentStore store_;
+  HealthTracker health_;
+  QueueMetrics queue_metrics_;
+  WorkQueue queue_;
+  OutputReconciler output_;
+  std::unique_ptr<Reloader> reloader_;
+  RenderReconciler render_;
+  ReconcilerMux mux_;
+  ReconcileMetricsObserver observer_;
+  Controller controller_;
+  SourceMetricsAdapter source_metrics_;
+  std::vector<std::unique_ptr<SourceSink>> sinks_;
+  std::vector<std::unique_ptr<Source>> sources_;
+
+  absl::Mutex stop_mu_;
+  bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<App>> App::Create(const Config& config, const AppOptions& options,
+                                                 Metrics* metrics) {
+  ReloaderOptions ro;
+  ro.url = config.reload.url;
+  ro.signal = config.reload.signal;
+  ro.pid_file = config.reload.pid_file;
+  ro.command = config.reload.command;
+  ro.min_interval = config.reload.min_interval;
+  ro.timeout = config.reload.timeout;
+  ASSIGN_OR_RETURN(std::unique_ptr<Reloader> reloader,
+                   Reloader::Create(std::move(ro), Clock::Real(), metrics));
+  auto app = std::make_unique<AppImpl>(config, options, metrics, std::move(reloader));
+  RETURN_IF_ERROR(app->CreateSources());
+  return app;
+}
+
+}  // namespace promconf

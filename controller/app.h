@@ -1,0 +1,49 @@
+#pragma once
+
+// The one place that names concrete types and wires them together: sources
+// from the config, the store, the work queue, the controller with its
+// reconcilers (render, reload), the health tracker. One App per loaded
+// config: SIGHUP builds a new App and, once it is valid, stops the old one.
+// The metrics registry and the HTTP listener outlive Apps (main owns them).
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "controller/config.h"
+#include "controller/health.h"
+
+namespace promconf {
+
+class Metrics;
+
+struct AppOptions {
+  bool dry_run = false;  // render into a diff on stdout, write nothing
+  // --once / --dry-run: how long to wait for every source's first sync.
+  absl::Duration sync_timeout = absl::Seconds(60);
+};
+
+class App {
+ public:
+  // `metrics` must outlive the App.
+  static absl::StatusOr<std::unique_ptr<App>> Create(const Config& config,
+                                                     const AppOptions& options, Metrics* metrics);
+  virtual ~App() = default;
+
+  // Starts the sources and the controller's worker; returns at once.
+  virtual absl::Status Start() = 0;
+  // Drains the work queue, stops the sources. Idempotent.
+  virtual void Stop() = 0;
+
+  // --once and --dry-run: sync every source once, render, write (or print
+  // the diff), reload once if configured. Non-OK names what failed.
+  virtual absl::Status RunOnce() = 0;
+
+  virtual HealthReport Healthz() const = 0;
+  virtual HealthReport Readyz() const = 0;
+  virtual std::string FragmentsJson() const = 0;
+};
+
+}  // namespace promconf
