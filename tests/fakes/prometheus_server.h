@@ -10,7 +10,8 @@
 // Relative paths in the config (rule_files, file_sd_configs) resolve against
 // dir(), where prometheus.yml lives.
 //
-// Thread-safe.
+// Thread-safe. PR_SET_PDEATHSIG follows the thread that called Start(): start
+// the server from a thread that outlives it (the test body, SetUp).
 
 #include <sys/types.h>
 

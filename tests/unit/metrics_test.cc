@@ -9,6 +9,10 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "reconcile/controller.h"
+#include "reconcile/workqueue.h"
+#include "reconcile/workqueue_metrics.h"
+#include "tests/fakes/fake_clock.h"
 
 namespace promconf {
 namespace {
@@ -212,6 +216,50 @@ TEST(MetricsConcurrency, HelpersAndCollectRace) {
   }
   for (auto& t : threads) t.join();
   EXPECT_THAT(m.ExpositionText(), HasSubstr("workqueue_adds_total{name=\"q\"} 800"));
+}
+
+// The reconcile-side adapters feed the same families.
+TEST(WorkQueueMetricsAdapterTest, QueueReportsIntoItsNamedSeries) {
+  Metrics m;
+  FakeClock clock;
+  QueueMetrics queue_metrics(&m, "promconf");
+  WorkQueue queue("promconf", &clock, nullptr, &queue_metrics);
+  queue_metrics.RefreshOnScrape(&queue);
+
+  queue.Add("render");
+  queue.Add("reload");
+  queue.Add("render");  // deduplicated by the queue, still an add
+  std::string item;
+  ASSERT_TRUE(queue.Get(&item));
+  clock.Advance(absl::Seconds(3));
+
+  // The scrape refreshes the unfinished-work gauges of the item in flight.
+  const std::string during = m.ExpositionText();
+  EXPECT_THAT(during, HasSubstr("workqueue_depth{name=\"promconf\"} 1"));
+  EXPECT_THAT(during, HasSubstr("workqueue_unfinished_work_seconds{name=\"promconf\"} 3"));
+  EXPECT_THAT(during, HasSubstr("workqueue_longest_running_processor_seconds{name=\"promconf\"} 3"));
+  queue.Done(item);
+  const std::string after = m.ExpositionText();
+  EXPECT_THAT(after, HasSubstr("workqueue_work_duration_seconds_count{name=\"promconf\"} 1"));
+  EXPECT_THAT(after, HasSubstr("workqueue_queue_duration_seconds_count{name=\"promconf\"} 1"));
+  EXPECT_THAT(after, HasSubstr("workqueue_unfinished_work_seconds{name=\"promconf\"} 0"));
+
+  queue_metrics.StopRefreshing();
+  queue.ShutDown();
+}
+
+TEST(WorkQueueMetricsAdapterTest, ObserverCountsReconcileResults) {
+  Metrics m;
+  ReconcileMetricsObserver observer(&m);
+  observer.OnReconciled(kReconcileSuccess, absl::Milliseconds(5));
+  observer.OnReconciled(kReconcileRequeue, absl::Milliseconds(5));
+  observer.OnReconciled(kReconcileRequeue, absl::Milliseconds(5));
+  observer.OnReconciled(kReconcileError, absl::Milliseconds(5));
+  const std::string text = m.ExpositionText();
+  EXPECT_THAT(text, HasSubstr("promconf_reconcile_total{result=\"success\"} 1"));
+  EXPECT_THAT(text, HasSubstr("promconf_reconcile_total{result=\"requeue\"} 2"));
+  EXPECT_THAT(text, HasSubstr("promconf_reconcile_total{result=\"error\"} 1"));
+  EXPECT_THAT(text, HasSubstr("promconf_reconcile_duration_seconds_count 4"));
 }
 
 }  // namespace
