@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -113,9 +114,10 @@ ReconcileResult Reloader::Reconcile(const std::string& key) {
   absl::MutexLock lock(&mu_);
   const absl::Time now = clock_->Now();
   const absl::Duration since = now - last_attempt_;
-  if (since < options_.min_interval) {
+  const absl::Duration interval = IntervalLocked();
+  if (since < interval) {
     // Changes arriving until then coalesce into this one requeued key.
-    return {absl::OkStatus(), options_.min_interval - since};
+    return {absl::OkStatus(), interval - since};
   }
   last_attempt_ = now;
   return {ReloadLocked(), std::nullopt};
@@ -126,6 +128,14 @@ absl::Status Reloader::ReloadOnce() {
   absl::MutexLock lock(&mu_);
   last_attempt_ = clock_->Now();
   return ReloadLocked();
+}
+
+absl::Duration Reloader::IntervalLocked() const {
+  if (consecutive_failures_ == 0) return options_.min_interval;
+  constexpr absl::Duration kMaxBackoff = absl::Minutes(2);
+  absl::Duration backoff = absl::Seconds(1);
+  for (int i = 1; i < consecutive_failures_ && backoff < kMaxBackoff; ++i) backoff *= 2;
+  return std::max(options_.min_interval, std::min(backoff, kMaxBackoff));
 }
 
 absl::Status Reloader::ReloadLocked() {
@@ -142,13 +152,17 @@ absl::Status Reloader::ReloadLocked() {
     status = ReloadViaCommand();
   }
   if (status.ok()) {
+    consecutive_failures_ = 0;
     if (metrics_ != nullptr) metrics_->ReloadSucceeded(clock_->Now());
     LOG_INFO("reloaded Prometheus", {{"method", method}, {"took", absl::FormatDuration(absl::Now() - start)}});
     return status;
   }
+  ++consecutive_failures_;
   if (metrics_ != nullptr) metrics_->ReloadFailed();
   LOG_WARN("reload failed; will retry with backoff",
-           {{"method", method}, {"error", std::string(status.message())}});
+           {{"method", method},
+            {"consecutive_failures", consecutive_failures_},
+            {"error", std::string(status.message())}});
   return absl::UnavailableError(status.message());
 }
 

@@ -12,7 +12,10 @@
 // error, timeout, non-2xx — Prometheus answers 500 "failed to reload config:
 // ..." — a dead pid, a command exiting non-zero) is logged, counted in
 // promconf_reloads_failed_total and returned as kUnavailable, so the
-// controller retries it with backoff.
+// controller retries it. The queue's own backoff would be reset by the OK of
+// the next deferral, so the reloader backs off itself: after n consecutive
+// failures the interval is max(min_interval, 1s * 2^(n-1)), capped at 2m
+// (a Prometheus that keeps failing is not asked every min_interval forever).
 //
 // Thread-safe; reloads are serialised.
 
@@ -68,6 +71,8 @@ class Reloader final : public Reconciler {
   Reloader(ReloaderOptions options, Clock* clock, Metrics* metrics);
 
   absl::Status ReloadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // min_interval, stretched after consecutive failures.
+  absl::Duration IntervalLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ReloadViaUrl() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ReloadViaSignal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ReloadViaCommand() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -81,6 +86,7 @@ class Reloader final : public Reconciler {
   absl::Mutex mu_;
   HttpClient http_ ABSL_GUARDED_BY(mu_);
   absl::Time last_attempt_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  int consecutive_failures_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace promconf

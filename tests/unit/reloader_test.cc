@@ -154,6 +154,37 @@ TEST_F(ReloaderTest, FailureIsCountedLoggedAndRetryable) {
   EXPECT_EQ(Metric("promconf_last_reload_successful 1"), "promconf_last_reload_successful 1");
 }
 
+TEST_F(ReloaderTest, ConsecutiveFailuresStretchTheInterval) {
+  endpoint_.set_fail(true);
+  auto r = Make(UrlOptions());  // min_interval 2s
+  EXPECT_FALSE(r->Reconcile("reload").status.ok());  // failure 1: interval 2s
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_FALSE(r->Reconcile("reload").status.ok());  // failure 2: interval 2s
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_FALSE(r->Reconcile("reload").status.ok());  // failure 3: interval 4s
+  clock_.Advance(absl::Seconds(2));
+  ReconcileResult waiting = r->Reconcile("reload");
+  EXPECT_TRUE(waiting.status.ok());
+  ASSERT_TRUE(waiting.requeue_after.has_value());
+  EXPECT_EQ(*waiting.requeue_after, absl::Seconds(2));
+  EXPECT_EQ(endpoint_.posts(), 3);
+
+  // Success resets it to min_interval.
+  endpoint_.set_fail(false);
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_TRUE(r->Reconcile("reload").status.ok());
+  clock_.Advance(absl::Milliseconds(500));
+  EXPECT_EQ(*r->Reconcile("reload").requeue_after, absl::Milliseconds(1500));
+
+  // Many failures cap at two minutes.
+  endpoint_.set_fail(true);
+  for (int i = 0; i < 12; ++i) {
+    clock_.Advance(absl::Minutes(5));
+    EXPECT_FALSE(r->Reconcile("reload").status.ok());
+  }
+  EXPECT_EQ(*r->Reconcile("reload").requeue_after, absl::Minutes(2));
+}
+
 TEST_F(ReloaderTest, TimeoutIsHonoured) {
   endpoint_.set_delay(absl::Seconds(5));
   ReloaderOptions o = UrlOptions();
