@@ -41,6 +41,9 @@ constexpr absl::Duration kDebounce = absl::Milliseconds(30);
 // (no IN_CLOSE_WRITE): read it anyway once it has been quiet this long (mmap
 // writers, hard links, writers that keep the file open).
 constexpr absl::Duration kWriteGrace = absl::Seconds(2);
+// A path that never goes quiet (a writer appending every few hundred ms) is
+// still read this long after its first unread event.
+constexpr absl::Duration kMaxCoalesce = absl::Seconds(5);
 // How often a configured path that does not exist is looked for again.
 constexpr absl::Duration kRootRetry = absl::Seconds(1);
 // poll() sleeps in real time while deadlines are kept by the context clock (a
@@ -156,6 +159,7 @@ class FileSource final : public Source {
   };
   struct Pending {
     std::string name;
+    absl::Time first;  // the first event not read yet
     absl::Time due;
   };
   using PendingKey = std::pair<size_t, std::string>;  // root, absolute path
@@ -390,6 +394,7 @@ void FileSource::FullRescan() {
       it = next;
     }
     for (const std::string& file : files) {
+      if (stop_requested_.load()) return;
       const std::string name = roots_[r].is_file ? roots_[r].base : DocName(r, file);
       absl::StatusOr<std::optional<Document>> doc = ReadDoc(r, file, name);
       if (!doc.ok()) {
@@ -513,8 +518,10 @@ void FileSource::MarkDirty(size_t r, const std::string& path, const std::string&
     struct stat st;
     writing = lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
   }
-  pending_[PendingKey(r, path)] =
-      Pending{name, clock_->Now() + (writing ? kWriteGrace : kDebounce)};
+  const absl::Time now = clock_->Now();
+  Pending& p = pending_.try_emplace(PendingKey(r, path), Pending{name, now, now}).first->second;
+  p.name = name;
+  p.due = std::min(now + (writing ? kWriteGrace : kDebounce), p.first + kMaxCoalesce);
 }
 
 void FileSource::ProcessDue() {

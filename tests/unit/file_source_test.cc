@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -221,6 +222,36 @@ TEST_F(FileSourceTest, HalfWrittenFileIsNotReported) {
   ASSERT_EQ(close(fd), 0);
   ExpectState({{"slow.rules.yml", "first half second half"}}, "after close");
   for (const std::string& data : cb_.Upserts()) EXPECT_EQ(data, "first half second half");
+}
+
+TEST_F(FileSourceTest, FileThatNeverGoesQuietIsStillRead) {
+  FakeClock clock;
+  SourceContext context;
+  context.clock = &clock;
+  StartSource({}, context);
+  ASSERT_TRUE(cb_.WaitForSnapshots(1, kWait));
+  const int fd = open(R("busy.rules.yml").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0);
+  // Never closed, written every (fake) second: each write pushes the read
+  // back, but not beyond a few seconds after the first unread event.
+  bool seen = false;
+  for (int i = 0; i < 60 && !seen; ++i) {
+    ASSERT_EQ(write(fd, "x", 1), 1);
+    absl::SleepFor(absl::Milliseconds(50));
+    clock.Advance(absl::Seconds(1));
+    absl::SleepFor(absl::Milliseconds(50));
+    seen = cb_.State().count("busy.rules.yml") != 0;
+  }
+  EXPECT_TRUE(seen) << "a file written continuously was never read";
+  ASSERT_EQ(write(fd, "!", 1), 1);
+  ASSERT_EQ(close(fd), 0);
+  bool final_seen = false;
+  for (int i = 0; i < 100 && !final_seen; ++i) {
+    clock.Advance(absl::Milliseconds(100));
+    final_seen = absl::EndsWith(cb_.State()["busy.rules.yml"], "!");
+    if (!final_seen) absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_TRUE(final_seen) << cb_.State()["busy.rules.yml"];
 }
 
 TEST_F(FileSourceTest, RenameIntoPlaceAndSedInPlace) {
