@@ -139,8 +139,12 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
     int immediate_retries = 0;
     while (WaitWhileHeld()) {
       bool fresh_token = false;
+      watch_established_ = false;
       absl::Status s = RunOnce(&fresh_token);
       if (stopping()) break;
+      // Immediate retries (re-list, re-auth) are bounded per failure streak,
+      // not per lifetime.
+      if (watch_established_) immediate_retries = 0;
       if (absl::IsCancelled(s) && held()) continue;  // a test cut the watch
       bool retry_now = false;
       if (absl::IsUnauthenticated(s) && !fresh_token && !token_.empty()) {
@@ -167,7 +171,9 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
                {{"source", context_.name}, {"endpoint", config_.endpoints[endpoint_index_]},
                 {"error", s.ToString()}});
       callbacks_->OnError(s);
-      if (absl::IsUnavailable(s) && config_.endpoints.size() > 1) {
+      // Refused, reset or silent (a frozen member): try the next member.
+      if ((absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s)) &&
+          config_.endpoints.size() > 1) {
         endpoint_index_ = (endpoint_index_ + 1) % config_.endpoints.size();
       }
       const absl::Duration delay = backoff_.Next(absl::Uniform(rng_, 0.0, 1.0));
@@ -333,6 +339,7 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
       return absl::UnavailableError(msg);
     }
     if (w.created) {
+      watch_established_ = true;
       backoff_.Reset();
       callbacks_->OnProgress();
       return absl::OkStatus();
@@ -386,6 +393,7 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
   std::string token_;
   size_t endpoint_index_ = 0;
   bool need_relist_ = true;
+  bool watch_established_ = false;
 };
 
 }  // namespace
