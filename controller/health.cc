@@ -50,7 +50,7 @@ void HealthTracker::MarkRendered() {
 
 HealthReport HealthTracker::Healthz() const {
   absl::MutexLock lock(&mu_);
-  HealthReport r;
+  HealthReport r{false, ""};
   const absl::Time now = clock_->Now();
   for (const auto& [name, s] : sources_) {
     if (s.deadline == absl::InfiniteDuration()) continue;
@@ -77,7 +77,7 @@ bool HealthTracker::AllSyncedLocked() const {
 
 HealthReport HealthTracker::Readyz() const {
   absl::MutexLock lock(&mu_);
-  HealthReport r;
+  HealthReport r{false, ""};
   for (const auto& [name, s] : sources_) {
     if (s.pending_prefixes.empty()) continue;
     absl::StrAppend(&r.body, "source ", name, " not synced yet");
