@@ -2,18 +2,11 @@
 // Prometheus (Debian's, --web.enable-lifecycle, loopback, free port), which
 // also scrapes promconf. Also --once, --dry-run, SIGHUP and SIGTERM.
 
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -22,6 +15,8 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/child_process.h"
+#include "tests/fakes/kube_apiserver.h"
 #include "tests/fakes/prometheus_server.h"
 #include "util/http_client.h"
 
@@ -34,18 +29,6 @@ using ::testing::Not;
 
 const char kPromconf[] = PROMCONF_BINARY_DIR "/promconf";
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 void WriteFile(const fs::path& path, const std::string& data) {
   fs::create_directories(path.parent_path());
   // Atomically, as an editor or kubelet would: the source must never see half.
@@ -54,91 +37,29 @@ void WriteFile(const fs::path& path, const std::string& data) {
   fs::rename(tmp, path);
 }
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+std::string ReadFile(const fs::path& path) { return ReadWholeFile(path.string()); }
+
+ChildProcess::Result RunPromconf(const std::vector<std::string>& args, const fs::path& dir) {
+  std::vector<std::string> argv = {kPromconf};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return ChildProcess::Run(argv, dir.string(), absl::Seconds(90));
 }
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Runs promconf to completion (bounded), capturing stdout and stderr.
-RunResult RunPromconf(const std::vector<std::string>& args, const fs::path& dir) {
-  RunResult r;
-  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  pid_t pid = fork();
-  if (pid == 0) {
-    int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(o, 1);
-    dup2(e, 2);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(kPromconf));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(kPromconf, argv.data());
-    _exit(127);
-  }
-  const absl::Time deadline = absl::Now() + absl::Seconds(60);
-  int status = 0;
-  while (waitpid(pid, &status, WNOHANG) == 0) {
-    if (absl::Now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      break;
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = ReadFile(out);
-  r.err = ReadFile(err);
-  return r;
-}
-
-// A promconf daemon for the length of a test.
+// A promconf daemon for the length of a test, logging to one file.
 class Daemon {
  public:
-  Daemon(const fs::path& config, int port, const fs::path& log) : log_(log) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      std::string c = "--config.file=" + config.string();
-      std::string l = absl::StrCat("--web.listen-address=127.0.0.1:", port);
-      execl(kPromconf, kPromconf, c.c_str(), l.c_str(), "--log.level=debug",
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-  }
-  ~Daemon() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  void Signal(int sig) { kill(pid_, sig); }
-  // Waits (bounded) for the process to exit; its exit code or -1.
-  int Wait(absl::Duration timeout) {
-    const absl::Time deadline = absl::Now() + timeout;
-    int status = 0;
-    while (waitpid(pid_, &status, WNOHANG) == 0) {
-      if (absl::Now() > deadline) return -1;
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
+  Daemon(const fs::path& config, int port, const fs::path& log)
+      : log_(log),
+        child_({kPromconf, "--config.file=" + config.string(),
+                absl::StrCat("--web.listen-address=127.0.0.1:", port), "--log.level=debug"},
+               log.string(), log.string()) {}
+  void Signal(int sig) { child_.Signal(sig); }
+  int Wait(absl::Duration timeout) { return child_.Wait(timeout); }
   std::string Log() const { return ReadFile(log_); }
 
  private:
-  pid_t pid_ = -1;
   fs::path log_;
+  ChildProcess child_;
 };
 
 std::string HttpGet(const std::string& url, long* status = nullptr) {
@@ -153,12 +74,7 @@ std::string HttpGet(const std::string& url, long* status = nullptr) {
 }
 
 bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(30)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (done()) return true;
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  return done();
+  return PollUntil(done, timeout);
 }
 
 std::string Rule(const std::string& record) {
@@ -173,7 +89,7 @@ class PromconfE2ETest : public testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     fs::create_directories(dir_ / "fragments");
-    port_ = FreePort();
+    port_ = PickFreeLoopbackPort();
   }
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(dir_);
@@ -303,7 +219,7 @@ TEST_F(PromconfE2ETest, OnceWritesAndExits) {
   const fs::path out = dir_ / "out";
   WriteFile(dir_ / "fragments/a.rules.yml", Rule("a"));
   const fs::path config = WriteConfig(out.string(), "");
-  RunResult r = RunPromconf({"--config.file=" + config.string(), "--once"}, dir_);
+  ChildProcess::Result r = RunPromconf({"--config.file=" + config.string(), "--once"}, dir_);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(fs::exists(out / "prometheus.yml"));
   EXPECT_THAT(ReadFile(out / "rules/local_a.yml"), HasSubstr("record: a"));
@@ -313,8 +229,8 @@ TEST_F(PromconfE2ETest, OnceFailsClearlyWhenASourceCannotSync) {
   const fs::path config = dir_ / "etcd.yml";
   WriteFile(config, absl::StrCat("output:\n  dir: ", (dir_ / "out").string(),
                                  "\nsources:\n- name: kv\n  etcd:\n    endpoints: "
-                                 "[http://127.0.0.1:", FreePort(), "]\n"));
-  RunResult r = RunPromconf({"--config.file=" + config.string(), "--once"}, dir_);
+                                 "[http://127.0.0.1:", PickFreeLoopbackPort(), "]\n"));
+  ChildProcess::Result r = RunPromconf({"--config.file=" + config.string(), "--once"}, dir_);
   // Bounded by the sync timeout (60 s) — the source must be reported by name.
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.err, HasSubstr("kv"));
@@ -329,7 +245,7 @@ TEST_F(PromconfE2ETest, DryRunPrintsADiffAndWritesNothing) {
   const std::string before = ReadFile(out / "rules/local_a.yml");
 
   WriteFile(dir_ / "fragments/a.rules.yml", Rule("a_changed"));
-  RunResult r = RunPromconf({"--config.file=" + config.string(), "--dry-run"}, dir_);
+  ChildProcess::Result r = RunPromconf({"--config.file=" + config.string(), "--dry-run"}, dir_);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("--- a/rules/local_a.yml"));
   EXPECT_THAT(r.out, HasSubstr("+++ b/rules/local_a.yml"));
@@ -338,23 +254,84 @@ TEST_F(PromconfE2ETest, DryRunPrintsADiffAndWritesNothing) {
 }
 
 TEST_F(PromconfE2ETest, FlagsAndBadConfigs) {
-  RunResult v = RunPromconf({"--version"}, dir_);
+  ChildProcess::Result v = RunPromconf({"--version"}, dir_);
   EXPECT_EQ(v.exit_code, 0);
   EXPECT_THAT(v.out, HasSubstr("promconf, version"));
-  RunResult h = RunPromconf({"--help"}, dir_);
+  ChildProcess::Result h = RunPromconf({"--help"}, dir_);
   EXPECT_EQ(h.exit_code, 0);
   EXPECT_THAT(h.out, HasSubstr("--web.listen-address"));
-  RunResult bad_flag = RunPromconf({"--no-such-flag"}, dir_);
+  ChildProcess::Result bad_flag = RunPromconf({"--no-such-flag"}, dir_);
   EXPECT_EQ(bad_flag.exit_code, 2);
   EXPECT_THAT(bad_flag.err, HasSubstr("unknown flag --no-such-flag"));
   WriteFile(dir_ / "bad.yml", "output:\n  dir: x\nsources:\n- name: a\n  file: {paths: [x]}\n"
                               "- name: a\n  file: {paths: [y]}\n");
-  RunResult bad = RunPromconf({"--config.file=" + (dir_ / "bad.yml").string(), "--once"}, dir_);
+  ChildProcess::Result bad = RunPromconf({"--config.file=" + (dir_ / "bad.yml").string(), "--once"}, dir_);
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_THAT(bad.err, HasSubstr("bad.yml:6:9: sources[1].name: duplicate source name"));
-  RunResult missing = RunPromconf({"--config.file=/nonexistent/promconf.yml", "--once"}, dir_);
+  ChildProcess::Result missing = RunPromconf({"--config.file=/nonexistent/promconf.yml", "--once"}, dir_);
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_THAT(missing.err, HasSubstr("/nonexistent/promconf.yml"));
+}
+
+// Issue 3's end to end: `kubectl apply` of a rules ConfigMap against the fake
+// API server (TLS verified, token) -> promconf's Kubernetes source -> the
+// rule is loaded by a real Prometheus. Then a label flip takes it out again.
+TEST_F(PromconfE2ETest, KubectlApplyReachesPrometheus) {
+  if (!PrometheusServer::Available()) GTEST_SKIP() << "prometheus not installed";
+  if (!fs::exists("/usr/bin/kubectl")) GTEST_SKIP() << "kubectl not installed";
+  auto api = FakeKubeApiServer::Start({});
+  ASSERT_TRUE(api.ok()) << api.status();
+  const std::string kubeconfig = (dir_ / "kubeconfig").string();
+  ASSERT_TRUE((*api)->WriteKubeconfig(kubeconfig).ok());
+  auto prom = PrometheusServer::Start({});
+  ASSERT_TRUE(prom.ok()) << prom.status();
+  PrometheusServer& p = **prom;
+
+  const fs::path config = WriteConfig(p.dir(), p.reload_url(),
+                                      absl::StrCat("- name: cluster\n  kubernetes:\n"
+                                                   "    kubeconfig: ", kubeconfig, "\n"));
+  Daemon daemon(config, port_, dir_ / "promconf.log");
+
+  auto kubectl = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"/usr/bin/kubectl", "--kubeconfig=" + kubeconfig,
+                                     "--request-timeout=20s"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return ChildProcess::Run(argv, dir_.string(), absl::Seconds(60),
+                             {"HOME=" + dir_.string(), "PATH=/usr/bin:/bin"});
+  };
+  auto manifest = [&](const std::string& record, const std::string& fragment_label) {
+    return absl::StrCat(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: team-rules\n"
+        "  namespace: team-a\n  labels:\n    promconf.io/fragment: \"", fragment_label,
+        "\"\ndata:\n  cpu.rules.yml: |\n    groups:\n    - name: ", record,
+        "\n      rules:\n      - record: ", record, "\n        expr: vector(1)\n");
+  };
+
+  WriteFile(dir_ / "cm.yml", manifest("team_a:kube", "true"));
+  auto applied = kubectl({"apply", "-f", (dir_ / "cm.yml").string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  ASSERT_TRUE(p.WaitFor("team_a:kube loaded", [&] { return HasRule(p, "team_a:kube"); }).ok())
+      << daemon.Log();
+  EXPECT_TRUE(fs::exists(fs::path(p.dir()) / "rules"));
+  EXPECT_THAT(HttpGet(absl::StrCat("http://127.0.0.1:", port_, "/debug/fragments")),
+              HasSubstr("team-a/team-rules/cpu.rules.yml"));
+
+  // Changed through kubectl: the new rule replaces the old.
+  WriteFile(dir_ / "cm.yml", manifest("team_a:kube2", "true"));
+  applied = kubectl({"apply", "-f", (dir_ / "cm.yml").string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  ASSERT_TRUE(p.WaitFor("team_a:kube2 replaces team_a:kube", [&] {
+    return HasRule(p, "team_a:kube2") && !HasRule(p, "team_a:kube");
+  }).ok()) << daemon.Log();
+
+  // The label no longer matches: the fragment leaves the output.
+  WriteFile(dir_ / "cm.yml", manifest("team_a:kube2", "false"));
+  applied = kubectl({"apply", "-f", (dir_ / "cm.yml").string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  ASSERT_TRUE(p.WaitFor("team_a:kube2 removed", [&] { return !HasRule(p, "team_a:kube2"); }).ok())
+      << daemon.Log();
+  daemon.Signal(SIGTERM);
+  EXPECT_EQ(daemon.Wait(absl::Seconds(20)), 0) << daemon.Log();
 }
 
 }  // namespace
