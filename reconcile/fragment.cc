@@ -438,7 +438,7 @@ std::string NormalizedTargetsJson(const YAML::Node& root) {
       out.append("  {\n    \"targets\": [");
       YAML::Node targets = (*it)["targets"];
       bool first = true;
-      if (targets.IsSequence()) {
+      if (targets.IsDefined() && targets.IsSequence()) {
         for (auto t = targets.begin(); t != targets.end(); ++t) {
           out.append(first ? "" : ", ");
           first = false;
@@ -448,7 +448,7 @@ std::string NormalizedTargetsJson(const YAML::Node& root) {
       out.append("],\n    \"labels\": {");
       std::map<std::string, std::string> labels;
       YAML::Node lm = (*it)["labels"];
-      if (lm.IsMap()) {
+      if (lm.IsDefined() && lm.IsMap()) {
         for (auto l = lm.begin(); l != lm.end(); ++l) {
           labels[l->first.Scalar()] = l->second.IsScalar() ? l->second.Scalar() : "";
         }
@@ -644,10 +644,10 @@ absl::StatusOr<Fragment> ParseFragment(absl::string_view source, const Document&
         if (!CheckRuleFile(c, root)) return reject(c.error());
         frag.output_path = RulesOutputPath(source, doc.name);
         if (!ns.empty() && !options.enforce_namespace_label.empty() && root.IsMap() &&
-            root["groups"].IsSequence()) {
+            root["groups"].IsDefined() && root["groups"].IsSequence()) {
           YAML::Node copy = YAML::Clone(root);
           for (auto g : copy["groups"]) {
-            if (!g["rules"].IsSequence()) continue;
+            if (!g["rules"].IsDefined() || !g["rules"].IsSequence()) continue;
             for (auto r : g["rules"]) r["labels"][options.enforce_namespace_label] = ns;
           }
           frag.output_bytes.clear();
@@ -691,7 +691,8 @@ absl::StatusOr<Fragment> ParseFragment(absl::string_view source, const Document&
             stamp["action"] = "replace";
             stamp["target_label"] = options.enforce_namespace_label;
             stamp["replacement"] = ns;
-            if (!copy["metric_relabel_configs"].IsSequence()) {
+            if (!copy["metric_relabel_configs"].IsDefined() ||
+                !copy["metric_relabel_configs"].IsSequence()) {
               copy["metric_relabel_configs"] = YAML::Node(YAML::NodeType::Sequence);
             }
             copy["metric_relabel_configs"].push_back(stamp);

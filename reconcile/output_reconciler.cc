@@ -63,10 +63,10 @@ std::string UnifiedDiff(absl::string_view path, const std::string* before, const
     while (i < n || j < m) {
       if (i < n && j < m && a[pre + i] == b[pre + j]) {
         ops.push_back({' ', pre + i++, pre + j++});
-      } else if (j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j])) {
-        ops.push_back({'+', pre + i, pre + j++});
-      } else {
+      } else if (i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1])) {
         ops.push_back({'-', pre + i++, pre + j});
+      } else {
+        ops.push_back({'+', pre + i, pre + j++});
       }
     }
   } else {

@@ -1,0 +1,136 @@
+// Renders real outputs (examples/fragments with examples/base.yml, and the
+// golden inputs of tests/unit/testdata) through the OutputReconciler into a
+// temp dir and asks the installed promtool whether Prometheus would load
+// them: `promtool check config` also checks every rule file and file_sd file.
+
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "informers/document_store.h"
+#include "reconcile/output_reconciler.h"
+
+namespace promconf {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "promtool_check_test.XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string ReadAll(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool HavePromtool() { return system("command -v promtool >/dev/null 2>&1") == 0; }
+
+// Runs promtool; returns its exit code and output.
+int RunPromtool(const std::string& config, std::string* output) {
+  std::string cmd = absl::StrCat("promtool check config '", config, "' 2>&1");
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) output->append(buf, n);
+  int rc = pclose(p);
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+// Every file below `dir` becomes a document of `source`, named by its path
+// relative to `dir`; with `as_jobs` a file <job>.json is job targets.
+void LoadDir(DocumentStore* store, const std::string& source, const fs::path& dir, bool as_jobs) {
+  std::vector<Document> docs;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    Document d;
+    d.name = fs::relative(e.path(), dir).string();
+    d.data = ReadAll(e.path());
+    if (as_jobs) d.job = e.path().stem().string();
+    docs.push_back(std::move(d));
+  }
+  store->ReplacePrefix(source, "", std::move(docs));
+}
+
+void RenderAndCheck(DocumentStore* store, const std::string& base_path, int expect_accepted_min) {
+  TempDir dir;
+  OutputOptions o;
+  o.dir = dir.path() + "/generated";
+  o.base_config_path = base_path;
+  OutputReconciler r(store, o);
+  ReconcileResult res = r.Reconcile("render");
+  ASSERT_TRUE(res.status.ok()) << res.status;
+  ReconcileReport rep = r.LastReport();
+  int accepted = 0;
+  for (const auto& [k, v] : rep.accepted) accepted += v;
+  EXPECT_GE(accepted, expect_accepted_min);
+  std::string output;
+  int rc = RunPromtool(o.dir + "/prometheus.yml", &output);
+  EXPECT_EQ(rc, 0) << output << "\n--- prometheus.yml:\n" << ReadAll(o.dir + "/prometheus.yml");
+  EXPECT_EQ(output.find("WARNING"), std::string::npos) << output;
+}
+
+TEST(PromtoolCheckTest, ExampleFragmentsWithBase) {
+  if (!HavePromtool()) GTEST_SKIP() << "promtool not installed";
+  DocumentStore store({"local"});
+  LoadDir(&store, "local", fs::path(PROMCONF_SOURCE_DIR) / "examples/fragments", false);
+  RenderAndCheck(&store, std::string(PROMCONF_SOURCE_DIR) + "/examples/base.yml", 5);
+}
+
+TEST(PromtoolCheckTest, GoldenInputsWithAndWithoutBase) {
+  if (!HavePromtool()) GTEST_SKIP() << "promtool not installed";
+  const fs::path golden = fs::path(PROMCONF_SOURCE_DIR) / "tests/unit/testdata/golden";
+  DocumentStore store({"kv", "local", "zk"});
+  LoadDir(&store, "kv", golden / "sources/kv", false);
+  LoadDir(&store, "local", golden / "sources/local", false);
+  LoadDir(&store, "zk", golden / "sources/zk", true);
+  RenderAndCheck(&store, "", 6);
+  RenderAndCheck(&store, (golden / "base.yml").string(), 6);
+}
+
+TEST(PromtoolCheckTest, NamespaceEnforcedOutputsLoad) {
+  if (!HavePromtool()) GTEST_SKIP() << "promtool not installed";
+  DocumentStore store({"cluster"});
+  Document rules;
+  rules.name = "team-a/cm/alerts.rules.yml";
+  rules.data = ReadAll(fs::path(PROMCONF_SOURCE_DIR) / "examples/fragments/team-a/api.rules.yml");
+  Document scrape;
+  scrape.name = "team-a/cm/node.scrape.yml";
+  scrape.data = ReadAll(fs::path(PROMCONF_SOURCE_DIR) / "examples/fragments/team-b/node.scrape.yml");
+  store.Upsert("cluster", rules);
+  store.Upsert("cluster", scrape);
+  TempDir dir;
+  OutputOptions o;
+  o.dir = dir.path();
+  o.validation.enforce_namespace_label = "namespace";
+  o.validation.job_name_prefix = JobNamePrefix::kNamespace;
+  o.validation.namespaced_sources = {"cluster"};
+  OutputReconciler r(&store, o);
+  ASSERT_TRUE(r.Reconcile("render").status.ok());
+  EXPECT_EQ(r.LastReport().accepted["rules"], 1);
+  EXPECT_EQ(r.LastReport().accepted["scrape"], 1);
+  std::string output;
+  EXPECT_EQ(RunPromtool(o.dir + "/prometheus.yml", &output), 0) << output;
+}
+
+}  // namespace
+}  // namespace promconf

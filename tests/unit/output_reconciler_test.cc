@@ -1,0 +1,244 @@
+#include "reconcile/output_reconciler.h"
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "informers/document_store.h"
+#include "util/log.h"
+
+namespace promconf {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "output_reconciler_test.XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string ReadAll(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Document Doc(std::string name, std::string data) {
+  Document d;
+  d.name = std::move(name);
+  d.data = std::move(data);
+  return d;
+}
+
+const char kGoodRules[] = "groups:\n- name: g\n  rules:\n  - record: a:b\n    expr: up\n";
+const char kBadRules[] = "groups:\n- name: g\n  rules:\n  - record: a:b\n    expr: up\n    for: soon\n";
+
+class OutputReconcilerTest : public ::testing::Test {
+ protected:
+  OutputReconcilerTest() : store_({"kv", "local"}) {}
+
+  std::unique_ptr<OutputReconciler> Make(bool dry_run = false, std::string base = "") {
+    OutputOptions o;
+    o.dir = dir_.path() + "/out";
+    o.dry_run = dry_run;
+    if (!base.empty()) {
+      o.base_config_path = dir_.path() + "/base.yml";
+      std::ofstream(o.base_config_path) << base;
+    }
+    return std::make_unique<OutputReconciler>(&store_, o);
+  }
+  std::string Out(const std::string& rel) { return ReadAll(dir_.path() + "/out/" + rel); }
+  bool Exists(const std::string& rel) { return fs::exists(dir_.path() + "/out/" + rel); }
+  static const FragmentStatus* Find(const std::vector<FragmentStatus>& v, const std::string& doc) {
+    for (const auto& s : v) {
+      if (s.document == doc) return &s;
+    }
+    return nullptr;
+  }
+
+  TempDir dir_;
+  DocumentStore store_;
+};
+
+TEST_F(OutputReconcilerTest, WritesTreeAndDoesNotRewriteWhenUnchanged) {
+  store_.Upsert("kv", Doc("a.rules.yml", kGoodRules));
+  store_.Upsert("local", Doc("web.scrape.yml", "job_name: web\nstatic_configs: [{targets: ['w:80']}]\n"));
+  store_.Upsert("local", Doc("web.targets.json", "[{\"targets\": [\"w:80\"]}]"));
+  store_.Upsert("local", Doc("README.md", "hello"));
+  auto r = Make();
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  ReconcileReport rep = r->LastReport();
+  EXPECT_TRUE(rep.outputs_changed);
+  EXPECT_EQ(rep.files_written, 3);
+  EXPECT_EQ(rep.ignored, 1);
+  EXPECT_EQ(rep.accepted["rules"], 1);
+  EXPECT_EQ(rep.accepted["scrape"], 1);
+  EXPECT_EQ(rep.accepted["targets"], 1);
+  EXPECT_EQ(Out("rules/kv_a.yml"), kGoodRules);
+  EXPECT_THAT(Out("prometheus.yml"), HasSubstr("- job_name: web\n"));
+  EXPECT_TRUE(Exists("targets/local_web.json"));
+  uint64_t writes = r->writes();
+  EXPECT_EQ(writes, 3u);
+
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  EXPECT_FALSE(r->LastReport().outputs_changed);
+  // A store change that renders the same bytes writes nothing either.
+  store_.Upsert("local", Doc("other.txt", "x"));
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  EXPECT_FALSE(r->LastReport().outputs_changed);
+  EXPECT_EQ(r->writes(), writes);
+  // A restarted promconf reads what is there and rewrites nothing.
+  auto restarted = Make();
+  ASSERT_TRUE(restarted->Reconcile("render").status.ok());
+  EXPECT_FALSE(restarted->LastReport().outputs_changed);
+  EXPECT_EQ(restarted->writes(), 0u);
+}
+
+TEST_F(OutputReconcilerTest, OneBadFragmentNeverTakesOthersDown) {
+  store_.Upsert("kv", Doc("bad.rules.yml", kBadRules));
+  store_.Upsert("kv", Doc("broken.scrape.yml", "job_name: [oops\n"));
+  store_.Upsert("kv", Doc("good.rules.yml", kGoodRules));
+  store_.Upsert("local", Doc("ok.scrape.yml", "job_name: ok\n"));
+  auto r = Make();
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  EXPECT_EQ(Out("rules/kv_good.yml"), kGoodRules);
+  EXPECT_FALSE(Exists("rules/kv_bad.yml"));
+  EXPECT_THAT(Out("prometheus.yml"), HasSubstr("- job_name: ok\n"));
+  std::vector<FragmentStatus> st = r->FragmentStatuses();
+  ASSERT_EQ(st.size(), 4u);
+  const FragmentStatus* bad = Find(st, "bad.rules.yml");
+  ASSERT_NE(bad, nullptr);
+  EXPECT_EQ(bad->status, "rejected");
+  EXPECT_EQ(bad->kind, "rules");
+  EXPECT_THAT(bad->error, HasSubstr("kv: bad.rules.yml: line 6: key \"groups[0].rules[0].for\""));
+  EXPECT_EQ(bad->bytes, sizeof(kBadRules) - 1);
+  EXPECT_EQ(Find(st, "good.rules.yml")->status, "accepted");
+  EXPECT_EQ(Find(st, "broken.scrape.yml")->status, "rejected");
+  EXPECT_EQ(r->LastReport().rejected["rules"], 1);
+  EXPECT_EQ(r->LastReport().rejected["scrape"], 1);
+}
+
+TEST_F(OutputReconcilerTest, LastAcceptedVersionStaysUntilDeleted) {
+  store_.Upsert("kv", Doc("a.rules.yml", kGoodRules));
+  auto r = Make();
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  LogCapture logs;
+  store_.Upsert("kv", Doc("a.rules.yml", kBadRules));
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  EXPECT_EQ(Out("rules/kv_a.yml"), kGoodRules);
+  EXPECT_FALSE(r->LastReport().outputs_changed);
+  const FragmentStatus* s = Find(r->FragmentStatuses(), "a.rules.yml");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->status, "rejected");
+  // Logged once, not on every reconcile.
+  store_.Upsert("kv", Doc("b.rules.yml", kGoodRules));
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  std::string text = logs.Contents();
+  size_t n = 0;
+  for (size_t pos = 0; (pos = text.find("fragment rejected", pos)) != std::string::npos; ++pos) ++n;
+  EXPECT_EQ(n, 1u) << text;
+  EXPECT_THAT(text, HasSubstr("a.rules.yml"));
+  EXPECT_THAT(text, HasSubstr("line=6"));
+  // Deleted: the file goes.
+  store_.Delete("kv", "a.rules.yml");
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  EXPECT_FALSE(Exists("rules/kv_a.yml"));
+  EXPECT_TRUE(Exists("rules/kv_b.yml"));
+  EXPECT_TRUE(r->LastReport().outputs_changed);
+  EXPECT_EQ(r->LastReport().files_removed, 1);
+}
+
+TEST_F(OutputReconcilerTest, DuplicateJobRejectedNamingWinner) {
+  store_.Upsert("local", Doc("a.scrape.yml", "job_name: dup\n"));
+  store_.Upsert("kv", Doc("z.scrape.yml", "job_name: dup\nscrape_interval: 1m\n"));
+  auto r = Make();
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  std::vector<FragmentStatus> st = r->FragmentStatuses();
+  EXPECT_EQ(Find(st, "z.scrape.yml")->status, "accepted");  // kv comes first in source order
+  EXPECT_EQ(Find(st, "a.scrape.yml")->status, "rejected");
+  EXPECT_THAT(Find(st, "a.scrape.yml")->error, HasSubstr("already defined by kv: z.scrape.yml"));
+  EXPECT_THAT(Out("prometheus.yml"), HasSubstr("scrape_interval: 1m"));
+}
+
+TEST_F(OutputReconcilerTest, ReparsesOnlyChangedDocuments) {
+  for (int i = 0; i < 500; ++i) {
+    store_.Upsert("kv", Doc(absl::StrCat("t", i, ".targets.json"), absl::StrCat("[{\"targets\": [\"h", i, ":80\"]}]")));
+  }
+  auto r = Make();
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  EXPECT_EQ(r->LastReport().parsed, 500);
+  EXPECT_EQ(r->LastReport().files_written, 501);
+  store_.Upsert("kv", Doc("t7.targets.json", "[{\"targets\": [\"changed:80\"]}]"));
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  EXPECT_EQ(r->LastReport().parsed, 1);
+  EXPECT_EQ(r->LastReport().files_written, 1);
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  EXPECT_EQ(r->LastReport().parsed, 0);
+}
+
+TEST_F(OutputReconcilerTest, DryRunPrintsDiffAndWritesNothing) {
+  store_.Upsert("kv", Doc("a.rules.yml", kGoodRules));
+  auto writer = Make();
+  ASSERT_TRUE(writer->Reconcile("render").status.ok());
+  store_.Upsert("kv", Doc("a.rules.yml", "groups: []\n"));
+  store_.Upsert("kv", Doc("n.scrape.yml", "job_name: new\n"));
+  auto dry = Make(/*dry_run=*/true);
+  ASSERT_TRUE(dry->Reconcile("render").status.ok());
+  std::string diff = dry->LastReport().diff;
+  EXPECT_THAT(diff, HasSubstr("--- a/rules/kv_a.yml\n+++ b/rules/kv_a.yml\n"));
+  EXPECT_THAT(diff, HasSubstr("-groups:\n"));
+  EXPECT_THAT(diff, HasSubstr("+groups: []\n"));
+  EXPECT_THAT(diff, HasSubstr("+++ b/prometheus.yml\n"));
+  EXPECT_THAT(diff, HasSubstr("+- job_name: new\n"));
+  EXPECT_EQ(Out("rules/kv_a.yml"), kGoodRules);
+  EXPECT_EQ(dry->writes(), 0u);
+  store_.Delete("kv", "a.rules.yml");
+  ASSERT_TRUE(dry->Reconcile("render").status.ok());
+  EXPECT_THAT(dry->LastReport().diff, HasSubstr("--- a/rules/kv_a.yml\n+++ /dev/null\n"));
+}
+
+TEST_F(OutputReconcilerTest, IoErrorIsUnavailableBadBaseIsTerminal) {
+  std::ofstream(dir_.path() + "/out") << "a file where the dir should be";
+  auto r = Make();
+  ReconcileResult res = r->Reconcile("render");
+  EXPECT_EQ(res.status.code(), absl::StatusCode::kUnavailable) << res.status;
+  fs::remove(dir_.path() + "/out");
+  auto bad = Make(false, "scrape_configs: 7\n");
+  res = bad->Reconcile("render");
+  EXPECT_EQ(res.status.code(), absl::StatusCode::kInvalidArgument) << res.status;
+  EXPECT_THAT(res.status.message(), HasSubstr("line 1"));
+  auto good = Make(false, "global: {scrape_interval: 15s}\n");
+  ASSERT_TRUE(good->Reconcile("render").status.ok());
+  EXPECT_THAT(Out("prometheus.yml"), HasSubstr("global:\n  scrape_interval: 15s\n"));
+}
+
+TEST(UnifiedDiffTest, Hunks) {
+  std::string a = "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n";
+  std::string b = "1\n2\n3\n4\nfive\n6\n7\n8\n9\n10\n11\n";
+  EXPECT_EQ(UnifiedDiff("f", &a, &b),
+            "--- a/f\n+++ b/f\n@@ -2,9 +2,10 @@\n 2\n 3\n 4\n-5\n+five\n 6\n 7\n 8\n 9\n 10\n+11\n");
+  EXPECT_EQ(UnifiedDiff("f", &a, &a), "");
+  std::string one = "x\n";
+  EXPECT_EQ(UnifiedDiff("f", nullptr, &one), "--- /dev/null\n+++ b/f\n@@ -0,0 +1,1 @@\n+x\n");
+}
+
+}  // namespace
+}  // namespace promconf
