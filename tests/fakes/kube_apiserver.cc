@@ -1167,7 +1167,8 @@ void FakeKubeApiServer::State::HandleWatch(const HttpTestRequest& req, const Res
     SendStatus(resp, 400, "timeoutSeconds must be an integer");
     return;
   }
-  const absl::Time deadline = absl::Now() + absl::Seconds(std::max<int64_t>(timeout_s, 0));
+  if (timeout_s <= 0) timeout_s = 1800;  // 0 = the server's own limit
+  const absl::Time deadline = absl::Now() + absl::Seconds(timeout_s);
   const absl::Duration interval = options.bookmark_interval;
   absl::Time next_bookmark = absl::Now() + interval;
   const std::string ns = rr.ns;

@@ -9,6 +9,19 @@
 // and fault injection. Thread-safe. Serves on 127.0.0.1 only.
 //
 // Also runnable stand-alone: tests/fakes/fake_kube_apiserver_main.cc.
+//
+// Choices worth knowing (see kube_apiserver.cc):
+// - A watch from a resourceVersion older than the history window, or newer
+//   than the current one (after Restart()), gets HTTP 200 with one ERROR event
+//   {code:410, reason:"Expired"}. A list with resourceVersion newer than the
+//   current one gets 504 "Too large resource version" as the real apiserver
+//   does; a continue token outside the window gets HTTP 410.
+// - Watch/list without resourceVersion (or "0") start with synthetic ADDED
+//   events; sendInitialEvents=true ends them with the annotated BOOKMARK.
+// - Lists are plain JSON, never Table (kubectl falls back to NAME/AGE).
+// - Minimal OpenAPI v3 (fieldValidation on PATCH), so plain `kubectl apply -f`
+//   works; /openapi/v2 is 404. Every namespace "exists".
+// - StallWatches() affects only watches open at the call; later ones work.
 
 #include <cstdint>
 #include <map>
