@@ -24,8 +24,8 @@ void SetLogLevel(LogLevel level);
 void SetLogFormat(LogFormat format);
 bool LogEnabled(LogLevel level);
 
-// One key=value pair. Values are rendered with absl::StrCat, so numbers,
-// strings and absl::Duration all work.
+// One key=value pair. Values are rendered with absl::StrCat: numbers and
+// strings work; format an absl::Duration with absl::FormatDuration first.
 struct LogField {
   template <typename T>
   LogField(absl::string_view k, const T& v) : key(k), value(absl::StrCat(v)) {}

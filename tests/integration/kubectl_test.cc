@@ -6,9 +6,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -24,6 +22,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
+#include "tests/fakes/child_process.h"
 #include "tests/fakes/kube_apiserver.h"
 
 extern char** environ;
@@ -36,81 +35,10 @@ using ::testing::Not;
 
 constexpr char kKubectl[] = "/usr/bin/kubectl";
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream f(path, std::ios::trunc);
   f << text;
 }
-
-// A child process in its own process group, stdout/stderr to files; killed
-// (the whole group) on destruction.
-class Child {
- public:
-  Child(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-        const std::string& out_path, const std::string& err_path)
-      : out_path_(out_path), err_path_(err_path) {
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attr, 0);
-    std::vector<char*> args, envp;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
-    if (posix_spawn(&pid_, argv[0].c_str(), &fa, &attr, args.data(), envp.data()) != 0) pid_ = -1;
-    pgid_ = pid_;  // POSIX_SPAWN_SETPGROUP with 0: the group is named after the child
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-  }
-  ~Child() { Kill(); }
-
-  // Waits up to `timeout`; returns the exit code, or -1 (then the child is killed).
-  int Wait(absl::Duration timeout) {
-    if (pid_ <= 0) return exit_code_;
-    absl::Time deadline = absl::Now() + timeout;
-    while (absl::Now() < deadline) {
-      int status = 0;
-      pid_t r = waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        pid_ = -1;
-        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        ::kill(-pgid_, SIGKILL);  // stragglers the dispatcher may have left
-        return exit_code_;
-      }
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    Kill();
-    return -1;
-  }
-  void Kill() {
-    if (pid_ <= 0) return;
-    ::kill(-pgid_, SIGKILL);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-  bool started() const { return pgid_ > 0; }
-  std::string out() const { return ReadFile(out_path_); }
-  std::string err() const { return ReadFile(err_path_); }
-
- private:
-  pid_t pid_ = -1;
-  pid_t pgid_ = -1;
-  int exit_code_ = -1;
-  std::string out_path_, err_path_;
-};
 
 struct Result {
   int code = -1;
@@ -145,17 +73,17 @@ class KubectlTest : public ::testing::Test {
             "KUBECTL_EXTERNAL_DIFF=", "CLOUDSDK_CONFIG=" + home_ + "/gcloud"};
   }
 
-  Child* Spawn(std::vector<std::string> args) {
+  ChildProcess* Spawn(std::vector<std::string> args) {
     args.insert(args.begin(), kKubectl);
     int n = static_cast<int>(children_.size());
-    children_.push_back(std::make_unique<Child>(args, Env(), absl::StrCat(home_, "/out", n),
-                                                absl::StrCat(home_, "/err", n)));
+    children_.push_back(std::make_unique<ChildProcess>(args, absl::StrCat(home_, "/out", n),
+                                                       absl::StrCat(home_, "/err", n), Env()));
     return children_.back().get();
   }
 
   Result Kubectl(std::vector<std::string> args) {
     args.push_back("--request-timeout=20s");
-    Child* c = Spawn(args);
+    ChildProcess* c = Spawn(args);
     Result r;
     r.code = c->Wait(absl::Seconds(60));
     r.out = c->out();
@@ -165,7 +93,7 @@ class KubectlTest : public ::testing::Test {
 
   std::string home_, kubeconfig_;
   std::unique_ptr<FakeKubeApiServer> server_;
-  std::vector<std::unique_ptr<Child>> children_;
+  std::vector<std::unique_ptr<ChildProcess>> children_;
 };
 
 std::string CmYaml(const std::string& data_lines) {
@@ -238,7 +166,7 @@ TEST_F(KubectlTest, CreateApplyGetDelete) {
 TEST_F(KubectlTest, WatchSeesChangesMadeThroughTheApi) {
   ASSERT_TRUE(server_->ApplyConfigMap("ns1", "first", {}, {{"k", "v"}}).ok());
   // Bounded even if the test fails to kill it: the watch ends at 60 s.
-  Child* watch = Spawn({"get", "configmaps", "-n", "ns1", "--watch", "--request-timeout=60s"});
+  ChildProcess* watch = Spawn({"get", "configmaps", "-n", "ns1", "--watch", "--request-timeout=60s"});
   ASSERT_TRUE(watch->started());
   auto wait_for = [&](const std::string& needle) {
     for (int i = 0; i < 300; ++i) {
