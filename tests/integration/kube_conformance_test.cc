@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "informers/kubernetes/kubernetes_source.h"
 #include "tests/conformance/source_conformance.h"
 #include "tests/fakes/kube_apiserver.h"
@@ -127,12 +128,24 @@ class KubeHarness : public SourceHarness {
     fake_->DropWatches();
     return absl::OkStatus();
   }
+  // A write the source cannot see (other namespace, no labels) first, so
+  // that the forgotten history really is past the source's resume point.
   absl::Status ExpireHistory() override {
+    absl::Status s = fake_->ApplyConfigMap("zz-bump", "bump", {}, {{"n", absl::StrCat(++bumps_)}});
+    if (!s.ok()) return s;
     fake_->ExpireHistory();
     fake_->DropWatches();
     return absl::OkStatus();
   }
   absl::Status StallWatch() override {
+    // Only a watch that is open can stall: wait (bounded) for one.
+    for (int i = 0; i < 200; ++i) {
+      bool open = false;
+      for (const std::string& r : fake_->RequestLog()) open |= absl::StrContains(r, "watch=1");
+      if (open) break;
+      absl::SleepFor(absl::Milliseconds(25));
+    }
+    absl::SleepFor(absl::Milliseconds(100));
     fake_->StallWatches();
     return absl::OkStatus();
   }
@@ -141,6 +154,7 @@ class KubeHarness : public SourceHarness {
  private:
   std::unique_ptr<FakeKubeApiServer> fake_;
   std::string dir_, kubeconfig_;
+  int bumps_ = 0;
 };
 
 INSTANTIATE_TEST_SUITE_P(Kubernetes, SourceConformanceTest,

@@ -76,6 +76,22 @@ class KubeSourceTest : public testing::Test {
     ADD_FAILURE() << step << ": got" << got << "\nlast error: " << callbacks_.last_error();
   }
 
+  // Waits (bounded) until a request containing `needle` reached the fake,
+  // plus a moment for its handler to take its place.
+  void WaitForRequest(absl::string_view needle) {
+    for (int i = 0; i < 200 && Requests(needle).empty(); ++i) absl::SleepFor(absl::Milliseconds(25));
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+
+  // Makes the source's resume point unusable: a write it cannot see (other
+  // namespace, no labels), then history forgotten past it, then the watch cut.
+  void Expire() {
+    ASSERT_TRUE(fake_->ApplyConfigMap("zz-bump", "bump", {}, {{"n", absl::StrCat(++bumps_)}}).ok());
+    fake_->ExpireHistory();
+    fake_->DropWatches();
+  }
+  int bumps_ = 0;
+
   std::vector<std::string> Requests(absl::string_view needle) const {
     std::vector<std::string> out;
     for (const std::string& r : fake_->RequestLog()) {
@@ -171,8 +187,7 @@ TEST_F(KubeSourceTest, ExpiredMidWatchRelistsConsistentlyWithoutPhantoms) {
   fake_->ExpireHistory();
   ASSERT_TRUE(fake_->DeleteConfigMap("ns", "a").ok());
   Apply("ns", "c", {{"c.rules.yml", "C"}});
-  fake_->ExpireHistory();
-  fake_->DropWatches();
+  Expire();
   ExpectState({{"ns/b/b.rules.yml", "B"}, {"ns/c/c.rules.yml", "C"}}, "after re-list");
   EXPECT_GT(callbacks_.snapshots(), snapshots);
   // Re-lists after the first are consistent reads (no resourceVersion).
@@ -186,6 +201,7 @@ TEST_F(KubeSourceTest, StalledStreamDetectedWithinDeadline) {
   Apply("ns", "a", {{"a.rules.yml", "A"}});
   Start();
   ExpectState({{"ns/a/a.rules.yml", "A"}}, "initial");
+  WaitForRequest("watch=1");
   const int errors = callbacks_.errors();
   const absl::Time start = absl::Now();
   fake_->StallWatches();
@@ -291,6 +307,7 @@ TEST_F(KubeSourceTest, TenNamespacesTenListWatches) {
   EXPECT_EQ(source_->SyncPrefixes()[3], "ns3/");
   ExpectState(want, "ten namespaces");
   EXPECT_EQ(callbacks_.snapshots(), 10);
+  for (int i = 0; i < 10; ++i) WaitForRequest(absl::StrCat("/api/v1/namespaces/ns", i, "/configmaps?watch=1"));
   for (int i = 0; i < 10; ++i) {
     const std::string path = absl::StrCat("/api/v1/namespaces/ns", i, "/configmaps?");
     EXPECT_EQ(Requests(absl::StrCat("GET ", path, "labelSelector")).size(), 1u) << path;
@@ -346,8 +363,7 @@ TEST_F(KubeSourceTest, SecretsAlongsideConfigMaps) {
   fake_->ExpireHistory();
   ASSERT_TRUE(fake_->DeleteSecret("ns", "same").ok());
   Apply("ns", "other", {{"o.rules.yml", "O"}});
-  fake_->ExpireHistory();
-  fake_->DropWatches();
+  Expire();
   ExpectState({{"ns/same/a.rules.yml", "from configmap"}, {"ns/other/o.rules.yml", "O"}},
               "after re-list");
 }
