@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 
 #include "absl/random/random.h"
@@ -51,11 +52,7 @@ std::string AtomicFileWriter::Join(absl::string_view rel) const {
   return rel.empty() ? root_ : absl::StrCat(root_, "/", rel);
 }
 
-absl::StatusOr<bool> AtomicFileWriter::Write(absl::string_view rel, absl::string_view data) {
-  if (!IsSafeRelativePath(rel)) {
-    return absl::InvalidArgumentError(absl::StrCat("refusing to write unsafe output path \"",
-                                                   absl::CHexEscape(rel), "\""));
-  }
+absl::StatusOr<bool> AtomicFileWriter::Holds(absl::string_view rel, absl::string_view data) {
   auto it = known_.find(rel);
   if (it == known_.end()) {
     absl::StatusOr<std::string> existing = fs_->ReadFile(Join(rel));
@@ -65,31 +62,119 @@ absl::StatusOr<bool> AtomicFileWriter::Write(absl::string_view rel, absl::string
       return existing.status();
     }
   }
-  if (it != known_.end() && it->second == data) return false;
+  return it != known_.end() && it->second == data;
+}
 
-  auto [dir, base] = SplitDir(rel);
-  RETURN_IF_ERROR(fs_->MkDirs(Join(dir)));
+std::string AtomicFileWriter::TempPath(const std::string& dir, const std::string& base) {
   static thread_local absl::BitGen gen;
   // Never ends in .yml/.json: the random hex suffix comes last.
   std::string temp_name = absl::StrFormat("%s%s-%d-%08x", kTempFilePrefix,
                                           absl::string_view(base).substr(0, 100), getpid(),
                                           absl::Uniform<uint32_t>(gen) ^ static_cast<uint32_t>(temp_counter_++));
-  std::string temp = dir.empty() ? Join(temp_name) : Join(absl::StrCat(dir, "/", temp_name));
-  std::string target = Join(rel);
-  // Any failure before the rename leaves the old file untouched; try to
-  // remove the temp file (a crash leaves it for CleanTempFiles).
-  absl::Status st = fs_->WriteFile(temp, data);
-  if (st.ok()) st = fs_->SyncFile(temp);
-  if (st.ok()) st = fs_->Rename(temp, target);
-  if (!st.ok()) {
-    fs_->Unlink(temp).IgnoreError();
-    known_.erase(std::string(rel));
-    return st;
+  return dir.empty() ? Join(temp_name) : Join(absl::StrCat(dir, "/", temp_name));
+}
+
+absl::StatusOr<bool> AtomicFileWriter::Write(absl::string_view rel, absl::string_view data) {
+  if (!IsSafeRelativePath(rel)) {
+    return absl::InvalidArgumentError(absl::StrCat("refusing to write unsafe output path \"",
+                                                   absl::CHexEscape(rel), "\""));
   }
-  ++writes_;
-  known_[std::string(rel)] = std::string(data);
-  RETURN_IF_ERROR(fs_->SyncDir(Join(dir)));
-  return true;
+  std::map<std::string, std::string> one;
+  one.emplace(std::string(rel), std::string(data));
+  ASSIGN_OR_RETURN(int written, WriteAll(one));
+  return written > 0;
+}
+
+absl::StatusOr<int> AtomicFileWriter::WriteAll(const std::map<std::string, std::string>& files) {
+  struct Pending {
+    const std::string* rel;
+    const std::string* data;
+    std::string dir;
+    std::string temp;
+    bool top;
+    bool renamed = false;
+  };
+  std::vector<Pending> todo;
+  for (const auto& [rel, data] : files) {
+    if (!IsSafeRelativePath(rel)) {
+      return absl::InvalidArgumentError(absl::StrCat("refusing to write unsafe output path \"",
+                                                     absl::CHexEscape(rel), "\""));
+    }
+    ASSIGN_OR_RETURN(bool same, Holds(rel, data));
+    if (same) continue;
+    auto [dir, base] = SplitDir(rel);
+    todo.push_back(Pending{&rel, &data, dir, TempPath(dir, base), dir.empty(), false});
+  }
+  if (todo.empty()) return 0;
+  // Subdirectory files first, top-level files (prometheus.yml) last.
+  std::stable_partition(todo.begin(), todo.end(), [](const Pending& p) { return !p.top; });
+
+  // Any failure before a file's rename leaves its old bytes untouched; try to
+  // remove the temp files (a crash leaves them for CleanTempFiles).
+  auto fail = [&](absl::Status st) {
+    for (const Pending& p : todo) {
+      if (!p.renamed) {
+        fs_->Unlink(p.temp).IgnoreError();
+        known_.erase(*p.rel);
+      }
+    }
+    return st;
+  };
+  std::vector<std::string> dirs;  // in first-touched order: subdirs, then ""
+  for (const Pending& p : todo) {
+    if (std::find(dirs.begin(), dirs.end(), p.dir) != dirs.end()) continue;
+    dirs.push_back(p.dir);
+    absl::Status st = fs_->MkDirs(Join(p.dir));
+    if (!st.ok()) return fail(st);
+  }
+  for (const Pending& p : todo) {
+    absl::Status st = fs_->WriteFile(p.temp, *p.data);
+    if (!st.ok()) return fail(st);
+  }
+  if (todo.size() <= kPerFileSyncMax) {
+    for (const Pending& p : todo) {
+      absl::Status st = fs_->SyncFile(p.temp);
+      if (!st.ok()) return fail(st);
+    }
+  } else {
+    absl::Status st = fs_->SyncFilesystem(root_);
+    if (!st.ok()) return fail(st);
+  }
+  // Rename each group, then make its directories durable, before the next.
+  int written = 0;
+  for (bool top : {false, true}) {
+    std::vector<std::string> group_dirs;
+    for (Pending& p : todo) {
+      if (p.top != top) continue;
+      absl::Status st = fs_->Rename(p.temp, Join(*p.rel));
+      if (!st.ok()) return fail(st);
+      p.renamed = true;
+      ++writes_;
+      ++written;
+      known_[*p.rel] = *p.data;
+      if (std::find(group_dirs.begin(), group_dirs.end(), p.dir) == group_dirs.end()) {
+        group_dirs.push_back(p.dir);
+      }
+    }
+    for (const std::string& dir : group_dirs) {
+      absl::Status st = fs_->SyncDir(Join(dir));
+      if (!st.ok()) return fail(st);
+    }
+  }
+  return written;
+}
+
+absl::Status AtomicFileWriter::RemoveAll(const std::vector<std::string>& rels) {
+  std::vector<std::string> dirs;
+  for (const std::string& rel : rels) {
+    absl::Status st = fs_->Unlink(Join(rel));
+    if (!st.ok() && !absl::IsNotFound(st)) return st;
+    known_.erase(rel);
+    std::string dir = SplitDir(rel).first;
+    if (st.ok() && std::find(dirs.begin(), dirs.end(), dir) == dirs.end()) dirs.push_back(dir);
+  }
+  for (const std::string& dir : dirs) RETURN_IF_ERROR(fs_->SyncDir(Join(dir)));
+  return absl::OkStatus();
 }
 
 absl::Status AtomicFileWriter::Remove(absl::string_view rel) {
@@ -132,14 +217,7 @@ absl::StatusOr<AtomicFileWriter::SyncResult> AtomicFileWriter::SyncTree(
     RETURN_IF_ERROR(fs_->MkDirs(root_));
   }
   // Subdirectory files first, top-level files (prometheus.yml) last.
-  for (int pass = 0; pass < 2; ++pass) {
-    for (const auto& [rel, data] : files) {
-      bool top = rel.find('/') == std::string::npos;
-      if (top != (pass == 1)) continue;
-      ASSIGN_OR_RETURN(bool wrote, Write(rel, data));
-      if (wrote) ++result.written;
-    }
-  }
+  ASSIGN_OR_RETURN(result.written, WriteAll(files));
   // Stale files: on the first sync whatever is on disk, later what we know.
   std::set<std::string> stale;
   if (!scanned_) {
@@ -160,10 +238,8 @@ absl::StatusOr<AtomicFileWriter::SyncResult> AtomicFileWriter::SyncTree(
     for (const std::string& d : managed_dirs) managed |= d == dir;
     if (managed && owned(dir, name)) stale.insert(rel);
   }
-  for (const std::string& rel : stale) {
-    RETURN_IF_ERROR(Remove(rel));
-    ++result.removed;
-  }
+  RETURN_IF_ERROR(RemoveAll(std::vector<std::string>(stale.begin(), stale.end())));
+  result.removed = static_cast<int>(stale.size());
   scanned_ = true;
   return result;
 }

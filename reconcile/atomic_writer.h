@@ -5,6 +5,12 @@
 // temp file in the same directory (named so no Prometheus glob such as *.yml
 // or *.json matches it), fsync, rename, fsync of the directory.
 //
+// Many files at once (WriteAll, SyncTree) are written in batch: every temp
+// file first, then one syncfs(2) of the output filesystem (or one fsync per
+// temp file when there are at most kPerFileSyncMax), then every rename, then
+// one fsync per touched directory. The guarantee is unchanged: a target is
+// only ever replaced by a rename of a temp file already durable.
+//
 // Not thread-safe: one reconciler owns one writer.
 
 #include <cstdint>
@@ -28,6 +34,10 @@ inline constexpr absl::string_view kTempFilePrefix = ".promconf-tmp-";
 // none of them "." or "..", none empty: it cannot leave the output dir.
 bool IsSafeRelativePath(absl::string_view rel);
 
+// Batches of at most this many files fsync each temp file; larger ones use a
+// single syncfs(2).
+inline constexpr size_t kPerFileSyncMax = 8;
+
 class AtomicFileWriter {
  public:
   AtomicFileWriter(Filesystem* fs, std::string root);
@@ -38,6 +48,13 @@ class AtomicFileWriter {
   // Returns true when the file was (re)written. InvalidArgument for an unsafe
   // path; the filesystem's error otherwise (the old file is then intact).
   absl::StatusOr<bool> Write(absl::string_view rel, absl::string_view data);
+
+  // Writes every changed file of `files` (relative path -> bytes) in one
+  // batch: files in subdirectories are renamed into place and their
+  // directories fsynced before top-level ones (prometheus.yml), so a config
+  // never names a file that is not there yet. Returns how many were written.
+  // On error, files not yet renamed keep their old bytes.
+  absl::StatusOr<int> WriteAll(const std::map<std::string, std::string>& files);
 
   // Removes root/rel; OK when it is already gone.
   absl::Status Remove(absl::string_view rel);
@@ -64,6 +81,11 @@ class AtomicFileWriter {
 
  private:
   std::string Join(absl::string_view rel) const;
+  // Whether root/rel is known (or read back) to hold `data`.
+  absl::StatusOr<bool> Holds(absl::string_view rel, absl::string_view data);
+  std::string TempPath(const std::string& dir, const std::string& base);
+  // Removes `rels` (already validated), then fsyncs each directory once.
+  absl::Status RemoveAll(const std::vector<std::string>& rels);
 
   Filesystem* const fs_;
   const std::string root_;

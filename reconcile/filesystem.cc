@@ -41,6 +41,18 @@ class PosixFilesystem : public Filesystem {
 
   absl::Status SyncFile(const std::string& path) override { return SyncPath(path, O_RDONLY); }
 
+  absl::Status SyncFilesystem(const std::string& path) override {
+    int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("open", path, errno);
+    if (syncfs(fd) != 0) {
+      int err = errno;
+      close(fd);
+      return ErrnoStatus("syncfs", path, err);
+    }
+    close(fd);
+    return absl::OkStatus();
+  }
+
   absl::Status Rename(const std::string& from, const std::string& to) override {
     if (rename(from.c_str(), to.c_str()) != 0) return ErrnoStatus("rename", from, errno);
     return absl::OkStatus();

@@ -20,6 +20,9 @@ class Filesystem {
   virtual absl::Status WriteFile(const std::string& path, absl::string_view data) = 0;
   // fsync(2) of a regular file's contents.
   virtual absl::Status SyncFile(const std::string& path) = 0;
+  // syncfs(2) on the filesystem holding `path` (a directory): one call
+  // makes every file written before it durable, instead of one fsync each.
+  virtual absl::Status SyncFilesystem(const std::string& path) = 0;
   // rename(2): atomic replacement of `to`.
   virtual absl::Status Rename(const std::string& from, const std::string& to) = 0;
   // fsync(2) of a directory, making renames and unlinks in it durable.

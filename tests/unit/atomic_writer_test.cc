@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "absl/strings/match.h"
@@ -45,6 +46,7 @@ class CrashingFilesystem : public Filesystem {
  public:
   explicit CrashingFilesystem(int crash_at) : crash_at_(crash_at) {}
   int steps() const { return steps_; }
+  int syncfs_calls() const { return syncfs_calls_; }
   bool crashed() const { return crashed_; }
 
   absl::Status WriteFile(const std::string& path, absl::string_view data) override {
@@ -56,6 +58,11 @@ class CrashingFilesystem : public Filesystem {
   }
   absl::Status SyncFile(const std::string& path) override {
     return Crash() ? absl::UnavailableError("crash in fsync") : RealFilesystem()->SyncFile(path);
+  }
+  absl::Status SyncFilesystem(const std::string& path) override {
+    if (Crash()) return absl::UnavailableError("crash in syncfs");
+    ++syncfs_calls_;
+    return RealFilesystem()->SyncFilesystem(path);
   }
   absl::Status Rename(const std::string& from, const std::string& to) override {
     return Crash() ? absl::UnavailableError("crash in rename") : RealFilesystem()->Rename(from, to);
@@ -84,6 +91,7 @@ class CrashingFilesystem : public Filesystem {
   }
   const int crash_at_;
   int steps_ = 0;
+  int syncfs_calls_ = 0;
   bool crashed_ = false;
 };
 
@@ -133,6 +141,76 @@ TEST(AtomicFileWriterTest, CrashAtEveryStepLeavesOldOrNewBytes) {
     }
   }
 }
+
+// A batched sync (rules, targets and prometheus.yml changing together, some
+// files new, some stale): a crash between any two steps leaves every file
+// with its old or its new bytes, no temp file where a glob sees it, and the
+// next start converges. Run with few files (one fsync per temp file) and
+// with many (one syncfs).
+void CrashDuringBatch(int rule_files) {
+  std::map<std::string, std::string> old_tree, new_tree;
+  for (int i = 0; i < rule_files; ++i) {
+    old_tree[absl::StrCat("rules/kv_r", i, ".yml")] = absl::StrCat("groups: []  # old ", i, "\n");
+    new_tree[absl::StrCat("rules/kv_r", i, ".yml")] = absl::StrCat("groups: []  # new ", i, "\n");
+  }
+  old_tree["rules/kv_gone.yml"] = "groups: []  # stale\n";
+  old_tree["prometheus.yml"] = "rule_files: []  # old\n";
+  new_tree["prometheus.yml"] = "rule_files: []  # new\n";
+  new_tree["targets/kv_t.json"] = "[]\n";  // a new file in a new directory
+  auto owned = [](absl::string_view, absl::string_view name) { return absl::StartsWith(name, "kv_"); };
+  const std::vector<std::string> managed = {"rules", "targets"};
+
+  int total_steps = 0;
+  {
+    TempDir dir;
+    ASSERT_TRUE(AtomicFileWriter(RealFilesystem(), dir.path()).SyncTree(old_tree, managed, owned).ok());
+    CrashingFilesystem counter(1 << 30);
+    AtomicFileWriter w(&counter, dir.path());
+    ASSERT_TRUE(w.SyncTree(new_tree, managed, owned).ok());
+    total_steps = counter.steps();
+    size_t changed = new_tree.size();
+    EXPECT_EQ(counter.syncfs_calls(), changed > kPerFileSyncMax ? 1 : 0);
+  }
+  for (int k = 1; k <= total_steps + 1; ++k) {
+    SCOPED_TRACE(absl::StrCat(rule_files, " rule files, crash at step ", k, " of ", total_steps));
+    TempDir dir;
+    ASSERT_TRUE(AtomicFileWriter(RealFilesystem(), dir.path()).SyncTree(old_tree, managed, owned).ok());
+    CrashingFilesystem crashing(k);
+    AtomicFileWriter w(&crashing, dir.path());
+    auto st = w.SyncTree(new_tree, managed, owned);
+    EXPECT_EQ(st.ok(), k > total_steps);
+    for (const auto& [rel, bytes] : new_tree) {
+      std::string p = dir.path() + "/" + rel;
+      auto old = old_tree.find(rel);
+      if (old == old_tree.end() && !fs::exists(p)) continue;
+      std::string got = ReadAll(p);
+      EXPECT_TRUE(got == bytes || (old != old_tree.end() && got == old->second)) << rel << ": " << got;
+    }
+    if (fs::exists(dir.path() + "/rules/kv_gone.yml")) {
+      EXPECT_EQ(ReadAll(dir.path() + "/rules/kv_gone.yml"), old_tree["rules/kv_gone.yml"]);
+    }
+    for (const std::string& sub : {std::string(""), std::string("/rules"), std::string("/targets")}) {
+      if (!fs::exists(dir.path() + sub)) continue;
+      for (const char* glob : {"*.yml", "*.yaml", "*.json"}) {
+        for (const std::string& name : GlobMatches(dir.path() + sub, glob)) {
+          EXPECT_FALSE(absl::StartsWith(name, kTempFilePrefix)) << name;
+        }
+      }
+    }
+    // The next start cleans leftovers and converges.
+    AtomicFileWriter restart(RealFilesystem(), dir.path());
+    auto sync = restart.SyncTree(new_tree, managed, owned);
+    ASSERT_TRUE(sync.ok()) << sync.status();
+    for (const auto& [rel, bytes] : new_tree) EXPECT_EQ(ReadAll(dir.path() + "/" + rel), bytes) << rel;
+    EXPECT_FALSE(fs::exists(dir.path() + "/rules/kv_gone.yml"));
+    for (const auto& e : fs::recursive_directory_iterator(dir.path())) {
+      EXPECT_FALSE(absl::StartsWith(e.path().filename().string(), kTempFilePrefix)) << e.path();
+    }
+  }
+}
+
+TEST(AtomicFileWriterTest, CrashAtEveryStepOfSmallBatch) { CrashDuringBatch(3); }
+TEST(AtomicFileWriterTest, CrashAtEveryStepOfSyncfsBatch) { CrashDuringBatch(12); }
 
 TEST(AtomicFileWriterTest, TempNameMatchesNoPrometheusGlob) {
   TempDir dir;
