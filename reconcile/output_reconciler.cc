@@ -1,6 +1,7 @@
 #include "reconcile/output_reconciler.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -164,6 +165,29 @@ ReconcileResult OutputReconciler::Reconcile(const std::string& /*key*/) {
 
   ReconcileReport report;
   report.store_generation = snap->generation;
+  std::vector<Modified> mods;
+  if (last_ok_ && base == last_base_ && ModifiedOnly(*snap, &mods)) {
+    bool handled = false;
+    absl::Status st = ApplyModified(*snap, mods, base, &report, &handled);
+    if (handled || !st.ok()) {
+      {
+        absl::MutexLock lock(&mu_);
+        writes_ = writer_.writes();
+      }
+      if (!st.ok()) {
+        LOG_WARN("cannot write outputs", {{"dir", options_.dir}, {"err", st.message()}});
+        last_ok_ = false;
+        if (!absl::IsUnavailable(st) && !absl::IsInvalidArgument(st)) {
+          st = absl::UnavailableError(st.message());
+        }
+        return {st, std::nullopt};
+      }
+      last_generation_ = snap->generation;
+      prev_snap_ = std::move(snap);
+      return {};
+    }
+  }
+
   source_names_.clear();
   for (auto& [key, e] : entries_) e.seen = false;
 
@@ -175,36 +199,8 @@ ReconcileResult OutputReconciler::Reconcile(const std::string& /*key*/) {
     for (const auto& stored : src.docs) {
       const Document& doc = stored->doc;
       Entry& e = entries_[Key(src.name, doc.name)];
-      bool fresh = !e.parsed || e.version != stored->version;
       e.seen = true;
-      e.parsed = true;
-      if (fresh) {
-        e.version = stored->version;
-        e.bytes = doc.oversized_bytes != 0 ? doc.oversized_bytes : doc.data.size();
-        e.kind = ClassifyDocument(doc);
-        if (e.kind != FragmentKind::kIgnored) {
-          ++report.parsed;
-          FragmentError ferr;
-          absl::StatusOr<Fragment> frag = ParseFragment(src.name, doc, options_.validation, &ferr);
-          if (frag.ok()) {
-            e.accepted = std::make_shared<const Fragment>(*std::move(frag));
-            e.parse_error.clear();
-          } else {
-            e.parse_error = std::string(frag.status().message());
-            // Logged once per rejected version.
-            LOG_WARN("fragment rejected",
-                     {{"source", src.name},
-                      {"document", doc.name},
-                      {"line", ferr.line},
-                      {"key", ferr.key},
-                      {"reason", ferr.reason},
-                      {"kept_last_accepted", e.accepted != nullptr}});
-          }
-        } else {
-          e.accepted.reset();
-          e.parse_error.clear();
-        }
-      }
+      ParseEntry(src.name, *stored, &e, &report);
       if (e.accepted) {
         input.fragments.push_back({source_index, src.name, doc.name, e.accepted.get()});
       }
@@ -222,12 +218,16 @@ ReconcileResult OutputReconciler::Reconcile(const std::string& /*key*/) {
     return {rendered.status(), std::nullopt};
   }
   std::map<Key, std::string> render_errors;
+  std::set<Key> file_rejected;
   for (const RenderRejection& r : rendered->rejections) {
+    if (r.output_file) file_rejected.insert(Key(r.source, r.document));
     std::string& msg = render_errors[Key(r.source, r.document)];
     absl::StrAppend(&msg, msg.empty() ? "" : "; ", r.source, ": ", r.document, ": ", r.reason);
   }
   std::vector<FragmentStatus> statuses;
   statuses.reserve(entries_.size());
+  config_keys_.clear();
+  source_index = 0;
   for (const StoreSnapshot::Source& src : snap->sources) {
     for (const auto& stored : src.docs) {
       Key key(src.name, stored->doc.name);
@@ -241,24 +241,17 @@ ReconcileResult OutputReconciler::Reconcile(const std::string& /*key*/) {
         }
         e.render_error = render_error;
       }
-      FragmentStatus s;
-      s.source = src.name;
-      s.document = stored->doc.name;
-      s.kind = std::string(FragmentKindName(e.kind));
-      s.bytes = e.bytes;
-      if (e.kind == FragmentKind::kIgnored) {
-        s.status = "ignored";
-        ++report.ignored;
-      } else if (!e.parse_error.empty() || !e.render_error.empty()) {
-        s.status = "rejected";
-        s.error = !e.parse_error.empty() ? e.parse_error : e.render_error;
-        ++report.rejected[s.kind];
-      } else {
-        s.status = "accepted";
-        ++report.accepted[s.kind];
+      e.file_rejected = file_rejected.count(key) > 0;
+      e.status_index = statuses.size();
+      FragmentStatus s = MakeStatus(src.name, stored->doc.name, e);
+      CountStatus(s, 1, &report);
+      if (e.accepted && !e.file_rejected &&
+          (!e.accepted->scrape_configs.empty() || e.accepted->kind == FragmentKind::kJobTargets)) {
+        config_keys_.emplace_back(source_index, key);
       }
       statuses.push_back(std::move(s));
     }
+    ++source_index;
   }
 
   absl::Status st = options_.dry_run ? DryRunDiff(rendered->files, &report)
@@ -280,7 +273,176 @@ ReconcileResult OutputReconciler::Reconcile(const std::string& /*key*/) {
   last_ok_ = !options_.dry_run;
   last_generation_ = snap->generation;
   last_base_ = std::move(base);
+  prev_snap_ = std::move(snap);
   return {};
+}
+
+void OutputReconciler::ParseEntry(const std::string& source, const StoredDocument& stored, Entry* e,
+                                  ReconcileReport* report) {
+  const Document& doc = stored.doc;
+  bool fresh = !e->parsed || e->version != stored.version;
+  e->parsed = true;
+  if (!fresh) return;
+  e->version = stored.version;
+  e->bytes = doc.oversized_bytes != 0 ? doc.oversized_bytes : doc.data.size();
+  e->kind = ClassifyDocument(doc);
+  if (e->kind == FragmentKind::kIgnored) {
+    e->accepted.reset();
+    e->parse_error.clear();
+    return;
+  }
+  ++report->parsed;
+  FragmentError ferr;
+  absl::StatusOr<Fragment> frag = ParseFragment(source, doc, options_.validation, &ferr);
+  if (frag.ok()) {
+    e->accepted = std::make_shared<const Fragment>(*std::move(frag));
+    e->parse_error.clear();
+  } else {
+    e->parse_error = std::string(frag.status().message());
+    // Logged once per rejected version.
+    LOG_WARN("fragment rejected", {{"source", source},
+                                   {"document", doc.name},
+                                   {"line", ferr.line},
+                                   {"key", ferr.key},
+                                   {"reason", ferr.reason},
+                                   {"kept_last_accepted", e->accepted != nullptr}});
+  }
+}
+
+FragmentStatus OutputReconciler::MakeStatus(const std::string& source, const std::string& document,
+                                            const Entry& e) const {
+  FragmentStatus s;
+  s.source = source;
+  s.document = document;
+  s.kind = std::string(FragmentKindName(e.kind));
+  s.bytes = e.bytes;
+  if (e.kind == FragmentKind::kIgnored) {
+    s.status = "ignored";
+  } else if (!e.parse_error.empty() || !e.render_error.empty()) {
+    s.status = "rejected";
+    s.error = !e.parse_error.empty() ? e.parse_error : e.render_error;
+  } else {
+    s.status = "accepted";
+  }
+  return s;
+}
+
+bool OutputReconciler::ModifiedOnly(const StoreSnapshot& snap, std::vector<Modified>* out) const {
+  if (prev_snap_ == nullptr || prev_snap_->sources.size() != snap.sources.size()) return false;
+  for (size_t s = 0; s < snap.sources.size(); ++s) {
+    const StoreSnapshot::Source& a = prev_snap_->sources[s];
+    const StoreSnapshot::Source& b = snap.sources[s];
+    if (a.name != b.name || a.docs.size() != b.docs.size()) return false;
+    for (size_t i = 0; i < b.docs.size(); ++i) {
+      if (a.docs[i] == b.docs[i]) continue;
+      if (a.docs[i]->doc.name != b.docs[i]->doc.name) return false;
+      if (a.docs[i]->version != b.docs[i]->version) out->push_back({s, b.docs[i].get()});
+    }
+  }
+  return true;
+}
+
+namespace {
+
+// Whether two accepted versions claim the same output file and job names
+// (so the render's ownership and rejections are the same for both).
+bool SameClaims(const Fragment* a, const Fragment* b) {
+  if (a == b) return true;
+  if (a == nullptr || b == nullptr) return false;
+  if (a->kind != b->kind || a->job != b->job || a->output_path != b->output_path ||
+      a->scrape_configs.size() != b->scrape_configs.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a->scrape_configs.size(); ++i) {
+    if (a->scrape_configs[i].job_name != b->scrape_configs[i].job_name) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void OutputReconciler::CountStatus(const FragmentStatus& s, int delta, ReconcileReport* report) {
+  if (s.status == "ignored") {
+    report->ignored += delta;
+    return;
+  }
+  std::map<std::string, int>& counts = s.status == "rejected" ? report->rejected : report->accepted;
+  // Kinds with no fragments are absent, as after a full render.
+  if ((counts[s.kind] += delta) == 0) counts.erase(s.kind);
+}
+
+absl::Status OutputReconciler::ApplyModified(const StoreSnapshot& snap,
+                                             const std::vector<Modified>& mods,
+                                             const std::string& base, ReconcileReport* report,
+                                             bool* handled) {
+  *handled = false;
+  struct Changed {
+    const Modified* mod;
+    Entry* entry;
+    bool new_fragment;
+  };
+  std::vector<Changed> changed;
+  changed.reserve(mods.size());
+  bool same = true;
+  for (const Modified& m : mods) {
+    const std::string& source = snap.sources[m.source].name;
+    auto it = entries_.find(Key(source, m.stored->doc.name));
+    if (it == entries_.end()) return absl::OkStatus();
+    Entry& e = it->second;
+    std::shared_ptr<const Fragment> before = e.accepted;
+    ParseEntry(source, *m.stored, &e, report);
+    same = same && SameClaims(before.get(), e.accepted.get());
+    changed.push_back({&m, &e, before != e.accepted});
+  }
+  if (!same) return absl::OkStatus();  // ownership may move: full render
+
+  std::map<std::string, std::string> files;
+  bool rebuild_config = false;
+  for (const Changed& c : changed) {
+    const Entry& e = *c.entry;
+    if (!c.new_fragment || e.accepted == nullptr || e.file_rejected) continue;
+    if (!e.accepted->output_path.empty()) files[e.accepted->output_path] = e.accepted->output_bytes;
+    if (!e.accepted->scrape_configs.empty()) rebuild_config = true;
+  }
+  if (rebuild_config) {
+    RenderInput input;
+    input.base_config = base;
+    input.fragments.reserve(config_keys_.size());
+    for (const auto& [index, key] : config_keys_) {
+      auto it = entries_.find(key);
+      if (it == entries_.end() || it->second.accepted == nullptr) continue;
+      input.fragments.push_back({index, key.first, key.second, it->second.accepted.get()});
+    }
+    absl::StatusOr<RenderOutput> rendered = Render(input);
+    if (!rendered.ok()) return rendered.status();
+    files[kPrometheusConfigName] = std::move(rendered->files[kPrometheusConfigName]);
+  }
+  *handled = true;
+
+  absl::Status st = absl::OkStatus();
+  if (!files.empty()) {
+    absl::StatusOr<int> written = writer_.WriteAll(files);
+    if (written.ok()) {
+      report->files_written = *written;
+      report->outputs_changed = *written > 0;
+    } else {
+      st = written.status();
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  report->accepted = report_.accepted;
+  report->rejected = report_.rejected;
+  report->ignored = report_.ignored;
+  for (const Changed& c : changed) {
+    const Entry& e = *c.entry;
+    if (e.status_index >= statuses_.size()) continue;
+    FragmentStatus& row = statuses_[e.status_index];
+    CountStatus(row, -1, report);
+    row = MakeStatus(row.source, row.document, e);
+    CountStatus(row, 1, report);
+  }
+  if (st.ok()) report_ = *report;
+  return st;
 }
 
 absl::Status OutputReconciler::Sync(const std::map<std::string, std::string>& files,

@@ -6,6 +6,15 @@
 // fragment that is now rejected (SPEC "When input is bad"), renders, and
 // writes the tree atomically (or, in dry-run mode, collects a unified diff).
 //
+// Incremental: when the only changes since the last successful sync are new
+// versions of existing documents whose accepted fragment claims the same
+// output file and job names as before (the common "one ConfigMap edited"),
+// ownership and rejections cannot change, so only those documents' files are
+// written and prometheus.yml is rebuilt (from the scrape-config fragments
+// alone) when a scrape fragment changed. Anything else (documents added or
+// removed, a claim changed, the base config changed, after an error) renders
+// the whole tree as before.
+//
 // Thread-safety: Reconcile() is called by one worker at a time (the
 // Reconciler contract); LastReport() and FragmentStatuses() may be called
 // from any thread at any time.
@@ -88,8 +97,30 @@ class OutputReconciler : public Reconciler {
     std::string render_error;  // duplicate job, clashing file
     bool seen = false;
     bool parsed = false;
+    // Set by the last full render: its output file lost a clash.
+    bool file_rejected = false;
+    // Index of its row in statuses_.
+    size_t status_index = 0;
   };
   using Key = std::pair<std::string, std::string>;  // (source, document)
+
+  struct Modified {
+    size_t source = 0;  // index in the snapshot's sources
+    const StoredDocument* stored = nullptr;
+  };
+  // Re-parses `stored` into `e` when its version is new.
+  void ParseEntry(const std::string& source, const StoredDocument& stored, Entry* e,
+                  ReconcileReport* report);
+  FragmentStatus MakeStatus(const std::string& source, const std::string& document,
+                            const Entry& e) const;
+  static void CountStatus(const FragmentStatus& s, int delta, ReconcileReport* report);
+  // Documents whose stored version differs from prev_snap_'s, when none was
+  // added or removed; false when something was (or there is no prev_snap_).
+  bool ModifiedOnly(const StoreSnapshot& snap, std::vector<Modified>* out) const;
+  // The incremental path. *handled is false when a full render is needed
+  // (entries are re-parsed either way).
+  absl::Status ApplyModified(const StoreSnapshot& snap, const std::vector<Modified>& mods,
+                             const std::string& base, ReconcileReport* report, bool* handled);
 
   absl::Status Sync(const std::map<std::string, std::string>& files, ReconcileReport* report);
   absl::Status DryRunDiff(const std::map<std::string, std::string>& files, ReconcileReport* report);
@@ -105,6 +136,11 @@ class OutputReconciler : public Reconciler {
   absl::flat_hash_map<Key, Entry> entries_;
   std::vector<std::string> source_names_;
   uint64_t last_generation_ = 0;
+  // The snapshot of the last successful sync.
+  std::shared_ptr<const StoreSnapshot> prev_snap_;
+  // Set by the last full render: the fragments prometheus.yml depends on
+  // (accepted scrape fragments, job targets that own their file), in order.
+  std::vector<std::pair<int, Key>> config_keys_;
   std::string last_base_;
   bool last_ok_ = false;
 

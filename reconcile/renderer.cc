@@ -111,7 +111,8 @@ absl::StatusOr<RenderOutput> Render(const RenderInput& input) {
       if (!inserted) {
         out.rejections.push_back({item->source, item->document,
                                   absl::StrCat("output file ", f.output_path,
-                                               " is already written for ", it->second)});
+                                               " is already written for ", it->second),
+                                  true});
         continue;
       }
       out.files[f.output_path] = f.output_bytes;

@@ -35,6 +35,9 @@ struct RenderRejection {
   std::string source;
   std::string document;
   std::string reason;
+  // The fragment's output file clashed with an earlier one's (the fragment
+  // contributes nothing); false for a rejected job_name.
+  bool output_file = false;
 };
 
 struct RenderOutput {
