@@ -36,6 +36,8 @@
 #include "reconcile/fragment.h"
 #include "reconcile/output_reconciler.h"
 #include "reconcile/workqueue.h"
+#include "controller/health.h"
+#include "controller/source_sink.h"
 #include "tests/fakes/etcd_server.h"
 #include "util/log.h"
 
@@ -44,31 +46,29 @@ namespace {
 
 constexpr char kPrefix[] = "/promconf/";
 constexpr char kSource[] = "etcd";
-constexpr char kRenderKey[] = "render";
 
-// What controller/source_sink.cc does, minus health and metrics, plus the
-// time the watched document's upsert arrived.
-class BenchSink : public SourceCallbacks {
+// Wraps the daemon's own SourceSink (store, render key, health) and notes
+// when the watched document's upsert arrived.
+class TimingSink : public SourceCallbacks {
  public:
-  BenchSink(DocumentStore* store, WorkQueue* queue) : store_(store), queue_(queue) {}
+  explicit TimingSink(SourceCallbacks* inner) : inner_(inner) {}
   void OnSnapshot(absl::string_view prefix, std::vector<Document> docs) override {
-    if (store_->ReplacePrefix(kSource, prefix, std::move(docs)).any()) queue_->Add(kRenderKey);
+    inner_->OnSnapshot(prefix, std::move(docs));
     absl::MutexLock lock(&mu_);
     ++snapshots_;
   }
   void OnUpsert(Document doc) override {
     const std::string data = doc.data;
-    if (store_->Upsert(kSource, std::move(doc)).any()) queue_->Add(kRenderKey);
+    inner_->OnUpsert(std::move(doc));
     absl::MutexLock lock(&mu_);
     last_upsert_data_ = data;
     last_upsert_time_ = absl::Now();
   }
-  void OnDelete(absl::string_view name) override {
-    if (store_->Delete(kSource, name).any()) queue_->Add(kRenderKey);
-  }
-  void OnProgress() override {}
+  void OnDelete(absl::string_view name) override { inner_->OnDelete(name); }
+  void OnProgress() override { inner_->OnProgress(); }
   void OnError(const absl::Status& status) override {
     std::fprintf(stderr, "source error: %s\n", status.ToString().c_str());
+    inner_->OnError(status);
   }
 
   // When the upsert carrying `data` arrived (InfinitePast if not yet).
@@ -83,8 +83,7 @@ class BenchSink : public SourceCallbacks {
   }
 
  private:
-  DocumentStore* const store_;
-  WorkQueue* const queue_;
+  SourceCallbacks* const inner_;
   absl::Mutex mu_;
   int snapshots_ ABSL_GUARDED_BY(mu_) = 0;
   std::string last_upsert_data_ ABSL_GUARDED_BY(mu_);
@@ -137,7 +136,10 @@ int Main(int argc, char** argv) {
   OutputReconciler reconciler(&store, options);
   Controller controller("bench", &queue, &reconciler, Clock::Real());
   controller.Start(1);
-  BenchSink sink(&store, &queue);
+  HealthTracker health(Clock::Real());
+  health.AddSource(kSource, absl::InfiniteDuration(), {""});
+  SourceSink source_sink(kSource, &store, &queue, &health, /*metrics=*/nullptr);
+  TimingSink sink(&source_sink);
 
   SourceContext context;
   context.name = kSource;
