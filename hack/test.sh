@@ -33,7 +33,8 @@ fi
 
 if [[ $only == all || $only == asan ]]; then
   stage "ASan+UBSan build"
-  configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROMCONF_SANITIZE=address
+  configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROMCONF_SANITIZE=address \
+    -DPROMCONF_BUILD_BENCH=OFF
   cmake --build build-asan -j "$jobs"
   stage "ASan+UBSan tests"
   ctest --test-dir build-asan --output-on-failure -j 2 --timeout 900
@@ -42,8 +43,11 @@ fi
 if [[ $only == all || $only == tsan ]]; then
   stage "TSan build (clang, -Wthread-safety)"
   configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROMCONF_SANITIZE=thread \
-    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
-  cmake --build build-tsan -j "$jobs"
+    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DPROMCONF_BUILD_BENCH=OFF
+  # Only the tests labelled tsan run here, so only they are built.
+  tsan_tests=$(sed -n '/^set(PROMCONF_TSAN_TESTS/,/)/p' tests/CMakeLists.txt |
+    tr -d '()' | tr ' ' '\n' | grep '_test$')
+  cmake --build build-tsan -j "$jobs" --target $tsan_tests
   stage "TSan tests: the concurrent core"
   ctest --test-dir build-tsan --output-on-failure -j 2 --timeout 900 -L tsan
 fi
