@@ -7,7 +7,7 @@
 //       updates (p99 <= 10 ms)
 // Figures are printed whether or not a target is met.
 //
-//   kube_bench [--configmaps=N] [--updates=N]
+//   kube_bench [--configmaps=N] [--updates=N] [--decode-only]
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -30,6 +30,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "informers/kubernetes/kube_objects.h"
+#include "simdjson.h"
 #include "informers/kubernetes/kubernetes_source.h"
 #include "informers/kubernetes/watch_stream_decoder.h"
 #include "tests/fakes/kube_apiserver.h"
@@ -145,15 +146,24 @@ void BenchDecoder() {
   KubeList list;
   size_t list_bytes = 0;
   for (const auto& p : list_pages) list_bytes += p.size();
-  const auto t0 = std::chrono::steady_clock::now();
-  for (const auto& p : list_pages) {
-    absl::Status s = parser.ParseList(p, &list);
-    if (!s.ok()) std::printf("list error: %s\n", s.ToString().c_str());
-  }
-  const double list_rate = list_bytes / 1e6 / Seconds(t0, std::chrono::steady_clock::now());
+  auto run_list = [&] {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (const auto& p : list_pages) {
+      absl::Status s = parser.ParseList(p, &list);
+      if (!s.ok()) std::printf("list error: %s\n", s.ToString().c_str());
+    }
+    return list_bytes / 1e6 / Seconds(t0, std::chrono::steady_clock::now());
+  };
+  // Best of two, like the watch figures (the machine is shared and noisy).
+  const double list_rate = std::max(run_list(), run_list());
   std::printf("| (a) watch framing only (%.0f MB, 16 KiB chunks) | %.0f MB/s | >= 500 MB/s | %s |\n", mb, framing, framing >= 500 ? "met" : "MISSED");
   std::printf("| (a) watch framing + event parse                 | %.0f MB/s | >= 500 MB/s | %s |\n", events, events >= 500 ? "met" : "MISSED");
   std::printf("| (a) list page parse (500 items/page)            | %.0f MB/s | >= 500 MB/s | %s |\n", list_rate, list_rate >= 500 ? "met" : "MISSED");
+  // KubeJsonParser uses dom::parser, which libsimdjson.so dispatches at run
+  // time (active); on-demand would run the compile-time kernel (builtin).
+  std::printf("| (a) simdjson implementation: dom (active) %s; on-demand (builtin) %s | | | |\n",
+              simdjson::get_active_implementation()->name().c_str(),
+              simdjson::builtin_implementation()->name().c_str());
 }
 
 // Stores documents the way the store would, and signals snapshots / values.
@@ -318,8 +328,10 @@ void BenchUpdateLatency(int updates, const std::string& dir) {
 
 int main(int argc, char** argv) {
   int configmaps = 10000, updates = 300;
+  bool decode_only = false;
   for (int i = 1; i < argc; ++i) {
     absl::string_view a(argv[i]);
+    if (a == "--decode-only") decode_only = true;
     if (absl::ConsumePrefix(&a, "--configmaps=")) (void)absl::SimpleAtoi(a, &configmaps);
     if (absl::ConsumePrefix(&a, "--updates=")) (void)absl::SimpleAtoi(a, &updates);
   }
@@ -329,9 +341,9 @@ int main(int argc, char** argv) {
   const std::string dir = tmpl;
   std::printf("| benchmark | figure | target | |\n|---|---|---|---|\n");
   // (b) first: fork before this process has any threads.
-  promconf::BenchInitialSync(configmaps, dir);
+  if (!decode_only) promconf::BenchInitialSync(configmaps, dir);
   promconf::BenchDecoder();
-  promconf::BenchUpdateLatency(updates, dir);
+  if (!decode_only) promconf::BenchUpdateLatency(updates, dir);
   std::printf("(b)/(c) measure up to the source's callbacks; rendering is not wired here "
               "(reconcile/output_reconciler is measured by its own bench).\n");
   std::filesystem::remove_all(dir);

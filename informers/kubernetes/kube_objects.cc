@@ -1,12 +1,14 @@
 #include "informers/kubernetes/kube_objects.h"
 
 #include <string_view>
+#include <tuple>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
 namespace promconf {
 
-namespace ondemand = simdjson::ondemand;
+namespace dom = simdjson::dom;
 
 namespace {
 
@@ -21,13 +23,8 @@ absl::Status JsonError(const char* what, simdjson::error_code e) {
     if (_e != simdjson::SUCCESS) return JsonError(what, _e); \
   } while (0)
 
-bool IsNull(ondemand::value& v) {
-  ondemand::json_type t;
-  return v.type().get(t) == simdjson::SUCCESS && t == ondemand::json_type::null;
-}
-
-absl::Status GetString(ondemand::value& v, std::string* out, const char* what) {
-  if (IsNull(v)) {
+absl::Status GetString(dom::element v, std::string* out, const char* what) {
+  if (v.is_null()) {
     out->clear();
     return absl::OkStatus();
   }
@@ -37,73 +34,65 @@ absl::Status GetString(ondemand::value& v, std::string* out, const char* what) {
   return absl::OkStatus();
 }
 
-absl::Status GetStringMap(ondemand::value& v, std::vector<std::pair<std::string, std::string>>* out,
+absl::Status GetStringMap(dom::element v, std::vector<std::pair<std::string, std::string>>* out,
                           const char* what) {
   out->clear();
-  if (IsNull(v)) return absl::OkStatus();
-  ondemand::object obj;
+  if (v.is_null()) return absl::OkStatus();
+  dom::object obj;
   PROMCONF_JSON_TRY(v.get_object().get(obj), what);
-  for (auto field_result : obj) {
-    ondemand::field field;
-    PROMCONF_JSON_TRY(std::move(field_result).get(field), what);
-    std::string_view key;
-    PROMCONF_JSON_TRY(field.unescaped_key().get(key), what);
-    std::string k(key.data(), key.size());
+  out->reserve(obj.size());
+  for (dom::key_value_pair field : obj) {
     std::string_view value;
-    PROMCONF_JSON_TRY(field.value().get_string().get(value), what);
-    out->emplace_back(std::move(k), std::string(value.data(), value.size()));
+    PROMCONF_JSON_TRY(field.value.get_string().get(value), what);
+    out->emplace_back(std::piecewise_construct,
+                      std::forward_as_tuple(field.key.data(), field.key.size()),
+                      std::forward_as_tuple(value.data(), value.size()));
   }
   return absl::OkStatus();
 }
 
-absl::Status ParseMetadata(ondemand::value& v, KubeObject* obj, std::string* continue_token) {
-  ondemand::object md;
+absl::Status ParseMetadata(dom::element v, KubeObject* obj, std::string* continue_token) {
+  dom::object md;
   PROMCONF_JSON_TRY(v.get_object().get(md), "metadata");
-  for (auto field_result : md) {
-    ondemand::field field;
-    PROMCONF_JSON_TRY(std::move(field_result).get(field), "metadata");
-    std::string_view key;
-    PROMCONF_JSON_TRY(field.unescaped_key().get(key), "metadata");
+  for (dom::key_value_pair field : md) {
+    const std::string_view key = field.key;
     if (key == "name") {
-      absl::Status s = GetString(field.value(), &obj->name, "metadata.name");
+      absl::Status s = GetString(field.value, &obj->name, "metadata.name");
       if (!s.ok()) return s;
     } else if (key == "namespace") {
-      absl::Status s = GetString(field.value(), &obj->namespace_, "metadata.namespace");
+      absl::Status s = GetString(field.value, &obj->namespace_, "metadata.namespace");
       if (!s.ok()) return s;
     } else if (key == "resourceVersion") {
-      absl::Status s = GetString(field.value(), &obj->resource_version, "metadata.resourceVersion");
+      absl::Status s = GetString(field.value, &obj->resource_version, "metadata.resourceVersion");
       if (!s.ok()) return s;
     } else if (key == "continue" && continue_token != nullptr) {
-      absl::Status s = GetString(field.value(), continue_token, "metadata.continue");
+      absl::Status s = GetString(field.value, continue_token, "metadata.continue");
       if (!s.ok()) return s;
     }
   }
   return absl::OkStatus();
 }
 
-absl::Status ParseObjectValue(ondemand::value& v, KubeObject* obj) {
-  ondemand::object o;
+absl::Status ParseObjectValue(dom::element v, KubeObject* obj) {
+  dom::object o;
   PROMCONF_JSON_TRY(v.get_object().get(o), "object");
-  for (auto field_result : o) {
-    ondemand::field field;
-    PROMCONF_JSON_TRY(std::move(field_result).get(field), "object");
-    std::string_view key;
-    PROMCONF_JSON_TRY(field.unescaped_key().get(key), "object");
+  for (dom::key_value_pair field : o) {
+    const std::string_view key = field.key;
     absl::Status s;
     if (key == "metadata") {
-      s = ParseMetadata(field.value(), obj, nullptr);
+      s = ParseMetadata(field.value, obj, nullptr);
     } else if (key == "data") {
-      s = GetStringMap(field.value(), &obj->data, "data");
+      s = GetStringMap(field.value, &obj->data, "data");
     } else if (key == "binaryData") {
-      s = GetStringMap(field.value(), &obj->binary_data, "binaryData");
+      s = GetStringMap(field.value, &obj->binary_data, "binaryData");
     } else if (key == "kind") {
-      s = GetString(field.value(), &obj->kind, "kind");
+      s = GetString(field.value, &obj->kind, "kind");
     } else if (key == "code") {
-      PROMCONF_JSON_TRY(field.value().get_int64().get(obj->code), "code");
+      PROMCONF_JSON_TRY(field.value.get_int64().get(obj->code), "code");
     } else if (key == "reason") {
-      s = GetString(field.value(), &obj->reason, "reason");
+      s = GetString(field.value, &obj->reason, "reason");
     } else if (key == "message") {
-      s = GetString(field.value(), &obj->message, "message");
+      s = GetString(field.value, &obj->message, "message");
     }
     if (!s.ok()) return s;
   }
@@ -112,36 +101,32 @@ absl::Status ParseObjectValue(ondemand::value& v, KubeObject* obj) {
 
 }  // namespace
 
-simdjson::padded_string_view KubeJsonParser::Pad(absl::string_view json) {
+simdjson::simdjson_result<dom::element> KubeJsonParser::Parse(absl::string_view json) {
   buffer_.reserve(json.size() + simdjson::SIMDJSON_PADDING);
   buffer_.assign(json.data(), json.size());
-  return simdjson::padded_string_view(buffer_.data(), buffer_.size(), buffer_.capacity());
+  // buffer_ has SIMDJSON_PADDING spare capacity, so no reallocation needed.
+  return parser_.parse(buffer_.data(), buffer_.size(), /*realloc_if_needed=*/false);
 }
 
 absl::Status KubeJsonParser::ParseObject(absl::string_view json, KubeObject* out) {
   *out = KubeObject();
-  ondemand::document doc;
-  PROMCONF_JSON_TRY(parser_.iterate(Pad(json)).get(doc), "document");
-  ondemand::value v;
-  PROMCONF_JSON_TRY(doc.get_value().get(v), "document");
-  return ParseObjectValue(v, out);
+  dom::element doc;
+  PROMCONF_JSON_TRY(Parse(json).get(doc), "document");
+  return ParseObjectValue(doc, out);
 }
 
 absl::Status KubeJsonParser::ParseWatchEvent(absl::string_view json, WatchEvent* out) {
   out->object = KubeObject();
-  ondemand::document doc;
-  PROMCONF_JSON_TRY(parser_.iterate(Pad(json)).get(doc), "watch event");
-  ondemand::object o;
+  dom::element doc;
+  PROMCONF_JSON_TRY(Parse(json).get(doc), "watch event");
+  dom::object o;
   PROMCONF_JSON_TRY(doc.get_object().get(o), "watch event");
   bool have_type = false;
-  for (auto field_result : o) {
-    ondemand::field field;
-    PROMCONF_JSON_TRY(std::move(field_result).get(field), "watch event");
-    std::string_view key;
-    PROMCONF_JSON_TRY(field.unescaped_key().get(key), "watch event");
+  for (dom::key_value_pair field : o) {
+    const std::string_view key = field.key;
     if (key == "type") {
       std::string_view t;
-      PROMCONF_JSON_TRY(field.value().get_string().get(t), "watch event type");
+      PROMCONF_JSON_TRY(field.value.get_string().get(t), "watch event type");
       if (t == "ADDED") {
         out->type = WatchEventType::kAdded;
       } else if (t == "MODIFIED") {
@@ -158,7 +143,7 @@ absl::Status KubeJsonParser::ParseWatchEvent(absl::string_view json, WatchEvent*
       }
       have_type = true;
     } else if (key == "object") {
-      absl::Status s = ParseObjectValue(field.value(), &out->object);
+      absl::Status s = ParseObjectValue(field.value, &out->object);
       if (!s.ok()) return s;
     }
   }
@@ -168,27 +153,23 @@ absl::Status KubeJsonParser::ParseWatchEvent(absl::string_view json, WatchEvent*
 
 absl::Status KubeJsonParser::ParseList(absl::string_view json, KubeList* out) {
   *out = KubeList();
-  ondemand::document doc;
-  PROMCONF_JSON_TRY(parser_.iterate(Pad(json)).get(doc), "list");
-  ondemand::object o;
+  dom::element doc;
+  PROMCONF_JSON_TRY(Parse(json).get(doc), "list");
+  dom::object o;
   PROMCONF_JSON_TRY(doc.get_object().get(o), "list");
-  for (auto field_result : o) {
-    ondemand::field field;
-    PROMCONF_JSON_TRY(std::move(field_result).get(field), "list");
-    std::string_view key;
-    PROMCONF_JSON_TRY(field.unescaped_key().get(key), "list");
+  for (dom::key_value_pair field : o) {
+    const std::string_view key = field.key;
     if (key == "metadata") {
       KubeObject md;
-      absl::Status s = ParseMetadata(field.value(), &md, &out->continue_token);
+      absl::Status s = ParseMetadata(field.value, &md, &out->continue_token);
       if (!s.ok()) return s;
       out->resource_version = std::move(md.resource_version);
     } else if (key == "items") {
-      if (IsNull(field.value())) continue;
-      ondemand::array items;
-      PROMCONF_JSON_TRY(field.value().get_array().get(items), "items");
-      for (auto item_result : items) {
-        ondemand::value item;
-        PROMCONF_JSON_TRY(std::move(item_result).get(item), "items[]");
+      if (field.value.is_null()) continue;
+      dom::array items;
+      PROMCONF_JSON_TRY(field.value.get_array().get(items), "items");
+      out->items.reserve(items.size());
+      for (dom::element item : items) {
         KubeObject obj;
         absl::Status s = ParseObjectValue(item, &obj);
         if (!s.ok()) return s;

@@ -1,8 +1,13 @@
 #pragma once
 
 // The few parts of Kubernetes JSON the source reads (ConfigMaps, Secrets,
-// lists, watch events, Status), parsed with simdjson's on-demand API.
+// lists, watch events, Status), parsed with simdjson's DOM API.
 // KubeJsonParser reuses its buffers: one per thread.
+//
+// Why DOM and not on-demand: simdjson's on-demand kernel is compiled for the
+// build's target ISA (generic x86-64 here, so its slow "fallback"
+// implementation), while dom::parser in libsimdjson.so picks haswell/icelake
+// at run time. We must not build with -march, so DOM is the fast path.
 
 #include <cstdint>
 #include <string>
@@ -53,9 +58,11 @@ class KubeJsonParser {
   absl::Status ParseObject(absl::string_view json, KubeObject* out);
 
  private:
-  simdjson::padded_string_view Pad(absl::string_view json);
+  // Copies `json` into buffer_ with SIMDJSON_PADDING spare bytes and parses
+  // it; the returned element lives until the next call.
+  simdjson::simdjson_result<simdjson::dom::element> Parse(absl::string_view json);
 
-  simdjson::ondemand::parser parser_;
+  simdjson::dom::parser parser_;
   std::string buffer_;
 };
 
