@@ -237,7 +237,7 @@ bool CheckRuleFile(Checker& c, const YAML::Node& root) {
   std::map<std::string, int> names;
   size_t gi = 0;
   for (auto it = groups.begin(); it != groups.end(); ++it, ++gi) {
-    const YAML::Node& g = *it;
+    const YAML::Node g = *it;  // a handle copy; *it is a temporary
     std::string gp = absl::StrCat("groups[", gi, "]");
     if (!ExpectMap(c, g, gp)) return false;
     // Prometheus 2.42's rulefmt has no group "labels" or "query_offset".

@@ -104,7 +104,8 @@ void EmitYamlBlock(const YAML::Node& node, int indent, bool inline_first, std::s
       pad();
       EmitYamlScalar(it->first, out);
       out->push_back(':');
-      const YAML::Node& v = it->second;
+      // A copy: yaml-cpp iterators hand out proxies, a reference would dangle.
+      const YAML::Node v = it->second;
       if (v.IsMap() && v.size() > 0) {
         out->push_back('\n');
         EmitYamlBlock(v, indent + 2, false, out);
@@ -121,7 +122,7 @@ void EmitYamlBlock(const YAML::Node& node, int indent, bool inline_first, std::s
     for (auto it = node.begin(); it != node.end(); ++it) {
       pad();
       out->append("- ");
-      const YAML::Node& v = *it;
+      const YAML::Node v = *it;  // a handle copy; *it is a temporary
       if ((v.IsMap() || v.IsSequence()) && v.size() > 0) {
         EmitYamlBlock(v, indent + 2, true, out);
       } else {

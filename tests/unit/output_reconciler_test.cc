@@ -68,6 +68,8 @@ class OutputReconcilerTest : public ::testing::Test {
   }
   std::string Out(const std::string& rel) { return ReadAll(dir_.path() + "/out/" + rel); }
   bool Exists(const std::string& rel) { return fs::exists(dir_.path() + "/out/" + rel); }
+  // The result points into `v`: a temporary would leave it dangling.
+  static const FragmentStatus* Find(std::vector<FragmentStatus>&& v, const std::string& doc) = delete;
   static const FragmentStatus* Find(const std::vector<FragmentStatus>& v, const std::string& doc) {
     for (const auto& s : v) {
       if (s.document == doc) return &s;
@@ -146,7 +148,8 @@ TEST_F(OutputReconcilerTest, LastAcceptedVersionStaysUntilDeleted) {
   ASSERT_TRUE(r->Reconcile("render").status.ok());
   EXPECT_EQ(Out("rules/kv_a.yml"), kGoodRules);
   EXPECT_FALSE(r->LastReport().outputs_changed);
-  const FragmentStatus* s = Find(r->FragmentStatuses(), "a.rules.yml");
+  const std::vector<FragmentStatus> statuses = r->FragmentStatuses();
+  const FragmentStatus* s = Find(statuses, "a.rules.yml");
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->status, "rejected");
   // Logged once, not on every reconcile.
