@@ -147,7 +147,6 @@ class AppImpl final : public App {
           std::unique_ptr<Reloader> reloader)
       : config_(config),
         options_(options),
-        metrics_(metrics),
         clock_(Clock::Real()),
         store_(SourceNames(config)),
         health_(clock_),
@@ -282,7 +281,6 @@ class AppImpl final : public App {
   // Constant after construction.
   const Config config_;
   const AppOptions options_;
-  Metrics* const metrics_;
   Clock* const clock_;
 
   DocumentStore store_;
