@@ -20,27 +20,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "informers/etcd/etcd_protocol.h"
+#include "tests/fakes/child_process.h"  // PickFreeLoopbackPort
 #include "util/status_macros.h"
 
 namespace promconf {
 namespace {
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  int port = 0;
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
 
 std::string ShellQuote(const std::string& s) {
   std::string out = "'";
@@ -74,8 +58,8 @@ absl::StatusOr<std::unique_ptr<EtcdServer>> EtcdServer::Start(Options options) {
   s->root_dir_ = tmpl;
   s->data_dir_ = s->root_dir_ + "/data";
   s->log_file_ = s->root_dir_ + "/etcd.log";
-  s->client_port_ = FreePort();
-  s->peer_port_ = FreePort();
+  s->client_port_ = PickFreeLoopbackPort();
+  s->peer_port_ = PickFreeLoopbackPort();
   if (s->client_port_ == 0 || s->peer_port_ == 0) return absl::InternalError("no free port");
   absl::MutexLock lock(&s->mu_);
   TlsOptions tls;

@@ -12,6 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/child_process.h"  // ReadWholeFile
+#include "tests/fakes/temp_dir.h"
 #include "reconcile/filesystem.h"
 
 namespace promconf {
@@ -19,25 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "atomic_writer_test.XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string ReadAll(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string ReadAll(const std::string& p) { return ReadWholeFile(p); }
 
 // Fails the Nth filesystem step (1-based, counted across every call) as a
 // crash would: the step does not happen, except WriteFile which leaves half
