@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/hash/hash.h"
 #include "absl/random/random.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -52,17 +53,24 @@ std::string AtomicFileWriter::Join(absl::string_view rel) const {
   return rel.empty() ? root_ : absl::StrCat(root_, "/", rel);
 }
 
+AtomicFileWriter::Fingerprint AtomicFileWriter::FingerprintOf(absl::string_view data) {
+  // absl::Hash is seeded per process, which is fine: fingerprints never
+  // leave it. Size plus a 64-bit hash: an accidental match is ~2^-64.
+  return Fingerprint{data.size(), absl::Hash<absl::string_view>{}(data)};
+}
+
 absl::StatusOr<bool> AtomicFileWriter::Holds(absl::string_view rel, absl::string_view data) {
   auto it = known_.find(rel);
   if (it == known_.end()) {
+    if (on_disk_ != nullptr && on_disk_->find(rel) == on_disk_->end()) return false;
     absl::StatusOr<std::string> existing = fs_->ReadFile(Join(rel));
     if (existing.ok()) {
-      it = known_.emplace(std::string(rel), *std::move(existing)).first;
+      it = known_.emplace(std::string(rel), FingerprintOf(*existing)).first;
     } else if (!absl::IsNotFound(existing.status())) {
       return existing.status();
     }
   }
-  return it != known_.end() && it->second == data;
+  return it != known_.end() && it->second == FingerprintOf(data);
 }
 
 std::string AtomicFileWriter::TempPath(const std::string& dir, const std::string& base) {
@@ -79,16 +87,17 @@ absl::StatusOr<bool> AtomicFileWriter::Write(absl::string_view rel, absl::string
     return absl::InvalidArgumentError(absl::StrCat("refusing to write unsafe output path \"",
                                                    absl::CHexEscape(rel), "\""));
   }
-  std::map<std::string, std::string> one;
-  one.emplace(std::string(rel), std::string(data));
+  std::map<std::string, absl::string_view> one;
+  one.emplace(std::string(rel), data);
   ASSIGN_OR_RETURN(int written, WriteAll(one));
   return written > 0;
 }
 
-absl::StatusOr<int> AtomicFileWriter::WriteAll(const std::map<std::string, std::string>& files) {
+absl::StatusOr<int> AtomicFileWriter::WriteAll(
+    const std::map<std::string, absl::string_view>& files) {
   struct Pending {
     const std::string* rel;
-    const std::string* data;
+    const absl::string_view* data;
     std::string dir;
     std::string temp;
     bool top;
@@ -151,7 +160,7 @@ absl::StatusOr<int> AtomicFileWriter::WriteAll(const std::map<std::string, std::
       p.renamed = true;
       ++writes_;
       ++written;
-      known_[*p.rel] = *p.data;
+      known_[*p.rel] = FingerprintOf(*p.data);
       if (std::find(group_dirs.begin(), group_dirs.end(), p.dir) == group_dirs.end()) {
         group_dirs.push_back(p.dir);
       }
@@ -207,29 +216,38 @@ absl::Status AtomicFileWriter::CleanTempFiles(const std::vector<std::string>& di
 }
 
 absl::StatusOr<AtomicFileWriter::SyncResult> AtomicFileWriter::SyncTree(
-    const std::map<std::string, std::string>& files, const std::vector<std::string>& managed_dirs,
+    const std::map<std::string, absl::string_view>& files,
+    const std::vector<std::string>& managed_dirs,
     const std::function<bool(absl::string_view dir, absl::string_view name)>& owned) {
   SyncResult result;
+  // Stale files: on the first sync whatever is on disk, later what we know.
+  std::set<std::string> stale;
   if (!scanned_) {
     std::vector<std::string> dirs = managed_dirs;
     dirs.push_back("");
     RETURN_IF_ERROR(CleanTempFiles(dirs));
     RETURN_IF_ERROR(fs_->MkDirs(root_));
-  }
-  // Subdirectory files first, top-level files (prometheus.yml) last.
-  ASSIGN_OR_RETURN(result.written, WriteAll(files));
-  // Stale files: on the first sync whatever is on disk, later what we know.
-  std::set<std::string> stale;
-  if (!scanned_) {
-    for (const std::string& dir : managed_dirs) {
+    std::set<std::string, std::less<>> on_disk;
+    for (const std::string& dir : dirs) {
       absl::StatusOr<std::vector<std::string>> names = fs_->ListDir(Join(dir));
       if (absl::IsNotFound(names.status())) continue;
       if (!names.ok()) return names.status();
       for (const std::string& name : *names) {
-        std::string rel = absl::StrCat(dir, "/", name);
-        if (!files.count(rel) && IsSafeRelativePath(rel) && owned(dir, name)) stale.insert(rel);
+        std::string rel = dir.empty() ? name : absl::StrCat(dir, "/", name);
+        if (!dir.empty() && !files.count(rel) && IsSafeRelativePath(rel) && owned(dir, name)) {
+          stale.insert(rel);
+        }
+        on_disk.insert(std::move(rel));
       }
     }
+    // Subdirectory files first, top-level files (prometheus.yml) last.
+    on_disk_ = &on_disk;
+    absl::StatusOr<int> written = WriteAll(files);
+    on_disk_ = nullptr;
+    if (!written.ok()) return written.status();
+    result.written = *written;
+  } else {
+    ASSIGN_OR_RETURN(result.written, WriteAll(files));
   }
   for (const auto& [rel, data] : known_) {
     if (files.count(rel)) continue;

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -54,7 +55,7 @@ class AtomicFileWriter {
   // directories fsynced before top-level ones (prometheus.yml), so a config
   // never names a file that is not there yet. Returns how many were written.
   // On error, files not yet renamed keep their old bytes.
-  absl::StatusOr<int> WriteAll(const std::map<std::string, std::string>& files);
+  absl::StatusOr<int> WriteAll(const std::map<std::string, absl::string_view>& files);
 
   // Removes root/rel; OK when it is already gone.
   absl::Status Remove(absl::string_view rel);
@@ -73,7 +74,8 @@ class AtomicFileWriter {
   // names a file that is not there yet), then removes owned files that are no
   // longer produced. Leftover temp files are cleaned on the first call.
   absl::StatusOr<SyncResult> SyncTree(
-      const std::map<std::string, std::string>& files, const std::vector<std::string>& managed_dirs,
+      const std::map<std::string, absl::string_view>& files,
+      const std::vector<std::string>& managed_dirs,
       const std::function<bool(absl::string_view dir, absl::string_view name)>& owned);
 
   // Files renamed into place since construction.
@@ -90,8 +92,18 @@ class AtomicFileWriter {
   Filesystem* const fs_;
   const std::string root_;
   // What each file is known to hold (written by us or read back), so an
-  // unchanged tree costs no I/O.
-  std::map<std::string, std::string, std::less<>> known_;
+  // unchanged tree costs no I/O: its size and hash, not its bytes (those
+  // would double what the store already holds).
+  struct Fingerprint {
+    size_t size = 0;
+    size_t hash = 0;
+    bool operator==(const Fingerprint&) const = default;
+  };
+  static Fingerprint FingerprintOf(absl::string_view data);
+  std::map<std::string, Fingerprint, std::less<>> known_;
+  // During the first SyncTree: the files that exist in the managed dirs, so
+  // Holds() reads only those (on a fresh start most do not exist yet).
+  const std::set<std::string, std::less<>>* on_disk_ = nullptr;
   bool scanned_ = false;
   uint64_t writes_ = 0;
   uint64_t temp_counter_ = 0;

@@ -74,10 +74,13 @@ class PosixFilesystem : public Filesystem {
     while (struct dirent* e = readdir(d)) {
       std::string name = e->d_name;
       if (name == "." || name == "..") continue;
+      // d_type saves a stat per entry; some filesystems leave it unknown.
+      bool regular = e->d_type == DT_REG;
       struct stat st;
-      if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
-        names.push_back(std::move(name));
+      if (e->d_type == DT_UNKNOWN) {
+        regular = fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
       }
+      if (regular) names.push_back(std::move(name));
     }
     closedir(d);
     return names;

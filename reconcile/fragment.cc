@@ -7,7 +7,9 @@
 #endif
 
 #include <map>
+#include <optional>
 #include <set>
+#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -16,7 +18,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "reconcile/fragment_yaml.h"
+#include "reconcile/yaml_subset.h"
 #include "util/duration.h"
+#include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
 namespace promconf {
@@ -267,6 +271,90 @@ bool CheckRuleFile(Checker& c, const YAML::Node& root) {
   return true;
 }
 
+// ---- rule files on the fast path -----------------------------------------
+
+// CheckRuleFile's rules over a ParseYamlSubset tree, without the messages:
+// true only when CheckRuleFile would accept the same document. Anything
+// else goes to yaml-cpp and CheckRuleFile, which say why.
+bool FastDuration(const YamlSubsetNode* n) {
+  return n->IsScalar() && ParsePrometheusDuration(n->scalar).ok();
+}
+
+bool FastKeys(const YamlSubsetNode& map, std::initializer_list<absl::string_view> known) {
+  for (const auto& [k, v] : map.map) {
+    bool ok = false;
+    for (absl::string_view kn : known) ok |= (kn == k);
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool FastLabelMap(const YamlSubsetNode* n, bool forbid_name) {
+  if (n == nullptr || n->IsNull()) return true;
+  if (!n->IsMap()) return false;
+  for (const auto& [k, v] : n->map) {
+    if (!IsValidLabelName(k) || (forbid_name && k == "__name__")) return false;
+    if (!v.IsNull() && !v.IsScalar()) return false;
+  }
+  return true;
+}
+
+bool FastRule(const YamlSubsetNode& r) {
+  if (!r.IsMap() ||
+      !FastKeys(r, {"record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"})) {
+    return false;
+  }
+  const YamlSubsetNode* record = r.Find("record");
+  const YamlSubsetNode* alert = r.Find("alert");
+  const YamlSubsetNode* expr = r.Find("expr");
+  bool has_record = record != nullptr && !record->IsNull();
+  bool has_alert = alert != nullptr && !alert->IsNull();
+  if (has_record == has_alert) return false;
+  if (has_record) {
+    if (!record->IsScalar() || !IsValidMetricName(record->scalar)) return false;
+    if (r.Find("for") || r.Find("keep_firing_for") || r.Find("annotations")) return false;
+  } else if (!alert->IsScalar() || alert->scalar.empty()) {
+    return false;
+  }
+  if (expr == nullptr || !expr->IsScalar() || absl::StripAsciiWhitespace(expr->scalar).empty()) {
+    return false;
+  }
+  for (const char* k : {"for", "keep_firing_for"}) {
+    const YamlSubsetNode* d = r.Find(k);
+    if (d != nullptr && !FastDuration(d)) return false;
+  }
+  return FastLabelMap(r.Find("labels"), true) && FastLabelMap(r.Find("annotations"), false);
+}
+
+bool FastRuleFileValid(const YamlSubsetNode& root) {
+  if (root.IsNull()) return true;
+  if (!root.IsMap() || !FastKeys(root, {"groups"})) return false;
+  const YamlSubsetNode* groups = root.Find("groups");
+  if (groups == nullptr || groups->IsNull()) return true;
+  if (!groups->IsSeq()) return false;
+  std::set<absl::string_view> names;
+  for (const YamlSubsetNode& g : groups->seq) {
+    if (!g.IsMap() || !FastKeys(g, {"name", "interval", "limit", "rules"})) return false;
+    const YamlSubsetNode* name = g.Find("name");
+    if (name == nullptr || !name->IsScalar() || name->scalar.empty()) return false;
+    if (!names.insert(name->scalar).second) return false;
+    const YamlSubsetNode* interval = g.Find("interval");
+    if (interval != nullptr && !FastDuration(interval)) return false;
+    const YamlSubsetNode* limit = g.Find("limit");
+    uint64_t v;
+    if (limit != nullptr && (!limit->IsScalar() || limit->quoted || !absl::SimpleAtoi(limit->scalar, &v))) {
+      return false;
+    }
+    const YamlSubsetNode* rules = g.Find("rules");
+    if (rules == nullptr || rules->IsNull()) continue;
+    if (!rules->IsSeq()) return false;
+    for (const YamlSubsetNode& r : rules->seq) {
+      if (!FastRule(r)) return false;
+    }
+  }
+  return true;
+}
+
 // ---- scrape configs ------------------------------------------------------
 
 bool IsOpaqueSdKey(absl::string_view k) {
@@ -487,6 +575,28 @@ std::string Describe(absl::string_view source, absl::string_view name, const Fra
   return msg;
 }
 
+// Counts the documents of a stream (and where the second starts) without
+// building them.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  int documents = 0;
+  int second_line = 0;  // 1-based
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents == 2) second_line = mark.line >= 0 ? mark.line + 1 : 0;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 // Brackets nest yaml-cpp's recursive-descent parser; refuse absurd depths
 // before parsing so a hostile document cannot exhaust the stack.
 bool FlowNestingTooDeep(absl::string_view data) {
@@ -600,8 +710,14 @@ bool IsOwnedOutputName(absl::string_view dir, absl::string_view name,
   return false;
 }
 
+const std::string& Fragment::output_bytes() const {
+  static const std::string* const kEmpty = new std::string();
+  return output != nullptr ? *output : *kEmpty;
+}
+
 absl::StatusOr<Fragment> ParseFragment(absl::string_view source, const Document& doc,
-                                       const ValidationOptions& options, FragmentError* error) {
+                                       const ValidationOptions& options, FragmentError* error,
+                                       std::shared_ptr<const std::string> shared_data) {
   Fragment frag;
   frag.kind = ClassifyDocument(doc);
   if (frag.kind == FragmentKind::kIgnored) return frag;
@@ -621,13 +737,41 @@ absl::StatusOr<Fragment> ParseFragment(absl::string_view source, const Document&
   }
   if (FlowNestingTooDeep(doc.data)) return reject({0, "", "brackets nest too deep"});
 
+  const std::string ns = NamespaceOf(source, doc.name, options);
+  // A rule file copied verbatim (so comments stay), shared when it can be.
+  auto verbatim = [&] {
+    frag.output_path = RulesOutputPath(source, doc.name);
+    if (shared_data != nullptr && (doc.data.empty() || doc.data.back() == '\n')) {
+      frag.output = std::move(shared_data);
+    } else {
+      std::string bytes = doc.data;
+      if (!bytes.empty() && bytes.back() != '\n') bytes.push_back('\n');
+      frag.output = std::make_shared<const std::string>(std::move(bytes));
+    }
+  };
+  const bool stamp_rules = !ns.empty() && !options.enforce_namespace_label.empty();
+  if (frag.kind == FragmentKind::kRules && options.yaml_fast_path && !stamp_rules) {
+    std::optional<YamlSubsetNode> tree = ParseYamlSubset(doc.data);
+    if (tree.has_value() && FastRuleFileValid(*tree)) {
+      verbatim();
+      return frag;
+    }
+  }
+
   YAML::Node root;
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(doc.data);
-    if (docs.size() > 1) {
-      return reject({Checker::LineOf(docs[1]), "", "more than one YAML document in the stream"});
+    // Counted with the event parser, never YAML::LoadAll: yaml-cpp 0.7 never
+    // returns from LoadAll on a stray ',' where a document may start
+    // (upstream issue 1040), adding empty documents until memory runs out.
+    std::istringstream stream(doc.data);
+    YAML::Parser parser(stream);
+    DocumentCounter counter;
+    while (counter.documents < 2 && parser.HandleNextDocument(counter)) {
     }
-    if (!docs.empty()) root = docs[0];
+    if (counter.documents > 1) {
+      return reject({counter.second_line, "", "more than one YAML document in the stream"});
+    }
+    if (counter.documents == 1) root = YAML::Load(doc.data);
   } catch (const YAML::Exception& e) {
     return reject({e.mark.line >= 0 ? e.mark.line + 1 : 0, "", absl::StrCat("invalid YAML: ", e.msg)});
   } catch (const std::exception& e) {
@@ -636,28 +780,24 @@ absl::StatusOr<Fragment> ParseFragment(absl::string_view source, const Document&
 
   // Without aliases every node costs at least a byte or two of input.
   Checker c(20000 + 2 * doc.data.size());
-  std::string ns = NamespaceOf(source, doc.name, options);
   try {
     if (!c.Walk(root, "", 0)) return reject(c.error());
     switch (frag.kind) {
       case FragmentKind::kRules: {
         if (!CheckRuleFile(c, root)) return reject(c.error());
-        frag.output_path = RulesOutputPath(source, doc.name);
-        if (!ns.empty() && !options.enforce_namespace_label.empty() && root.IsMap() &&
-            root["groups"].IsDefined() && root["groups"].IsSequence()) {
+        if (stamp_rules && root.IsMap() && root["groups"].IsDefined() &&
+            root["groups"].IsSequence()) {
           YAML::Node copy = YAML::Clone(root);
           for (auto g : copy["groups"]) {
             if (!g["rules"].IsDefined() || !g["rules"].IsSequence()) continue;
             for (auto r : g["rules"]) r["labels"][options.enforce_namespace_label] = ns;
           }
-          frag.output_bytes.clear();
-          EmitYamlBlock(copy, 0, false, &frag.output_bytes);
+          std::string bytes;
+          EmitYamlBlock(copy, 0, false, &bytes);
+          frag.output_path = RulesOutputPath(source, doc.name);
+          frag.output = std::make_shared<const std::string>(std::move(bytes));
         } else {
-          // Verbatim, so comments stay.
-          frag.output_bytes = doc.data;
-          if (!frag.output_bytes.empty() && frag.output_bytes.back() != '\n') {
-            frag.output_bytes.push_back('\n');
-          }
+          verbatim();
         }
         break;
       }
@@ -714,7 +854,7 @@ absl::StatusOr<Fragment> ParseFragment(absl::string_view source, const Document&
         } else {
           frag.output_path = TargetsOutputPath(source, doc.name);
         }
-        frag.output_bytes = NormalizedTargetsJson(root);
+        frag.output = std::make_shared<const std::string>(NormalizedTargetsJson(root));
         break;
       }
       case FragmentKind::kIgnored:

@@ -106,11 +106,11 @@ class OutputReconciler : public Reconciler {
 
   struct Modified {
     size_t source = 0;  // index in the snapshot's sources
-    const StoredDocument* stored = nullptr;
+    const std::shared_ptr<const StoredDocument>* stored = nullptr;
   };
   // Re-parses `stored` into `e` when its version is new.
-  void ParseEntry(const std::string& source, const StoredDocument& stored, Entry* e,
-                  ReconcileReport* report);
+  void ParseEntry(const std::string& source, const std::shared_ptr<const StoredDocument>& stored,
+                  Entry* e, ReconcileReport* report);
   FragmentStatus MakeStatus(const std::string& source, const std::string& document,
                             const Entry& e) const;
   static void CountStatus(const FragmentStatus& s, int delta, ReconcileReport* report);
@@ -122,8 +122,9 @@ class OutputReconciler : public Reconciler {
   absl::Status ApplyModified(const StoreSnapshot& snap, const std::vector<Modified>& mods,
                              const std::string& base, ReconcileReport* report, bool* handled);
 
-  absl::Status Sync(const std::map<std::string, std::string>& files, ReconcileReport* report);
-  absl::Status DryRunDiff(const std::map<std::string, std::string>& files, ReconcileReport* report);
+  using Files = std::map<std::string, std::shared_ptr<const std::string>>;
+  absl::Status Sync(const Files& files, ReconcileReport* report);
+  absl::Status DryRunDiff(const Files& files, ReconcileReport* report);
   bool Owned(absl::string_view dir, absl::string_view name) const;
 
   // Constant after construction.

@@ -115,7 +115,8 @@ absl::StatusOr<RenderOutput> Render(const RenderInput& input) {
                                   true});
         continue;
       }
-      out.files[f.output_path] = f.output_bytes;
+      out.files[f.output_path] =
+          f.output != nullptr ? f.output : std::make_shared<const std::string>();
       if (f.kind == FragmentKind::kJobTargets) job_target_files[f.job].push_back(f.output_path);
     }
     for (const ScrapeEntry& entry : f.scrape_configs) {
@@ -178,8 +179,15 @@ absl::StatusOr<RenderOutput> Render(const RenderInput& input) {
   }
   if (!wrote_rules) emit_rule_files();
   if (!wrote_scrape) emit_scrape();
-  out.files[kPrometheusConfigName] = std::move(config);
+  out.files[kPrometheusConfigName] = std::make_shared<const std::string>(std::move(config));
   return out;
+}
+
+std::map<std::string, absl::string_view> FileViews(
+    const std::map<std::string, std::shared_ptr<const std::string>>& files) {
+  std::map<std::string, absl::string_view> views;
+  for (const auto& [path, bytes] : files) views.emplace_hint(views.end(), path, *bytes);
+  return views;
 }
 
 }  // namespace promconf

@@ -6,6 +6,7 @@
 // Pure function; thread-safe.
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,8 +42,9 @@ struct RenderRejection {
 };
 
 struct RenderOutput {
-  // Relative path -> bytes, prometheus.yml included.
-  std::map<std::string, std::string> files;
+  // Relative path -> bytes, prometheus.yml included. Rule and target files
+  // share their fragment's bytes.
+  std::map<std::string, std::shared_ptr<const std::string>> files;
   // Fragments (or single scrape configs of them) left out: duplicate
   // job_name, clashing output file.
   std::vector<RenderRejection> rejections;
@@ -51,5 +53,9 @@ struct RenderOutput {
 // Fails (InvalidArgument naming line and key) only when the base config is
 // not a Prometheus config mapping.
 absl::StatusOr<RenderOutput> Render(const RenderInput& input);
+
+// Views of `files` (valid while it is), as AtomicFileWriter takes them.
+std::map<std::string, absl::string_view> FileViews(
+    const std::map<std::string, std::shared_ptr<const std::string>>& files);
 
 }  // namespace promconf

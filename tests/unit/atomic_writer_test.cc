@@ -131,6 +131,10 @@ TEST(AtomicFileWriterTest, CrashAtEveryStepLeavesOldOrNewBytes) {
 // with its old or its new bytes, no temp file where a glob sees it, and the
 // next start converges. Run with few files (one fsync per temp file) and
 // with many (one syncfs).
+std::map<std::string, absl::string_view> Views(const std::map<std::string, std::string>& files) {
+  return {files.begin(), files.end()};
+}
+
 void CrashDuringBatch(int rule_files) {
   std::map<std::string, std::string> old_tree, new_tree;
   for (int i = 0; i < rule_files; ++i) {
@@ -147,10 +151,10 @@ void CrashDuringBatch(int rule_files) {
   int total_steps = 0;
   {
     TempDir dir;
-    ASSERT_TRUE(AtomicFileWriter(RealFilesystem(), dir.path()).SyncTree(old_tree, managed, owned).ok());
+    ASSERT_TRUE(AtomicFileWriter(RealFilesystem(), dir.path()).SyncTree(Views(old_tree), managed, owned).ok());
     CrashingFilesystem counter(1 << 30);
     AtomicFileWriter w(&counter, dir.path());
-    ASSERT_TRUE(w.SyncTree(new_tree, managed, owned).ok());
+    ASSERT_TRUE(w.SyncTree(Views(new_tree), managed, owned).ok());
     total_steps = counter.steps();
     size_t changed = new_tree.size();
     EXPECT_EQ(counter.syncfs_calls(), changed > kPerFileSyncMax ? 1 : 0);
@@ -158,10 +162,10 @@ void CrashDuringBatch(int rule_files) {
   for (int k = 1; k <= total_steps + 1; ++k) {
     SCOPED_TRACE(absl::StrCat(rule_files, " rule files, crash at step ", k, " of ", total_steps));
     TempDir dir;
-    ASSERT_TRUE(AtomicFileWriter(RealFilesystem(), dir.path()).SyncTree(old_tree, managed, owned).ok());
+    ASSERT_TRUE(AtomicFileWriter(RealFilesystem(), dir.path()).SyncTree(Views(old_tree), managed, owned).ok());
     CrashingFilesystem crashing(k);
     AtomicFileWriter w(&crashing, dir.path());
-    auto st = w.SyncTree(new_tree, managed, owned);
+    auto st = w.SyncTree(Views(new_tree), managed, owned);
     EXPECT_EQ(st.ok(), k > total_steps);
     for (const auto& [rel, bytes] : new_tree) {
       std::string p = dir.path() + "/" + rel;
@@ -183,7 +187,7 @@ void CrashDuringBatch(int rule_files) {
     }
     // The next start cleans leftovers and converges.
     AtomicFileWriter restart(RealFilesystem(), dir.path());
-    auto sync = restart.SyncTree(new_tree, managed, owned);
+    auto sync = restart.SyncTree(Views(new_tree), managed, owned);
     ASSERT_TRUE(sync.ok()) << sync.status();
     for (const auto& [rel, bytes] : new_tree) EXPECT_EQ(ReadAll(dir.path() + "/" + rel), bytes) << rel;
     EXPECT_FALSE(fs::exists(dir.path() + "/rules/kv_gone.yml"));

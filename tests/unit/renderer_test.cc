@@ -81,7 +81,7 @@ TEST(RendererTest, GoldenWithoutBase) {
   std::vector<Parsed> parsed = LoadGoldenFragments();
   absl::StatusOr<RenderOutput> out = Render(MakeInput(parsed, ""));
   ASSERT_TRUE(out.ok()) << out.status();
-  ExpectGolden("prometheus_no_base.yml", out->files.at("prometheus.yml"));
+  ExpectGolden("prometheus_no_base.yml", *out->files.at("prometheus.yml"));
   // Only the later "alpha" loses without a base; "promconf" is free.
   ASSERT_EQ(out->rejections.size(), 1u);
   EXPECT_EQ(out->rejections[0].source, "local");
@@ -93,17 +93,17 @@ TEST(RendererTest, GoldenWithBase) {
   std::vector<Parsed> parsed = LoadGoldenFragments();
   absl::StatusOr<RenderOutput> out = Render(MakeInput(parsed, ReadAll(fs::path(kGoldenDir) / "base.yml")));
   ASSERT_TRUE(out.ok()) << out.status();
-  ExpectGolden("prometheus_with_base.yml", out->files.at("prometheus.yml"));
+  ExpectGolden("prometheus_with_base.yml", *out->files.at("prometheus.yml"));
   ASSERT_EQ(out->rejections.size(), 2u);
   EXPECT_THAT(out->rejections[0].reason, HasSubstr("\"promconf\" is already defined by base config"));
-  EXPECT_THAT(out->files.at("prometheus.yml"), HasSubstr("- /etc/prometheus/static/*.rules.yml\n- rules/*.yml\n"));
+  EXPECT_THAT(*out->files.at("prometheus.yml"), HasSubstr("- /etc/prometheus/static/*.rules.yml\n- rules/*.yml\n"));
   // Every other output file.
   std::vector<std::string> names;
   for (const auto& [k, v] : out->files) names.push_back(k);
   EXPECT_THAT(names, ::testing::ElementsAre("prometheus.yml", "rules/kv_team_slo-64ab064a.yml",
                                             "targets/local_web.json", "targets/zk-api.json",
                                             "targets/zk-web.json"));
-  EXPECT_EQ(out->files.at("rules/kv_team_slo-64ab064a.yml"),
+  EXPECT_EQ(*out->files.at("rules/kv_team_slo-64ab064a.yml"),
             ReadAll(fs::path(kGoldenDir) / "sources/kv/team/slo.rules.yml"));
 }
 
@@ -118,7 +118,7 @@ TEST(RendererTest, DeterministicUnderShuffle) {
     std::shuffle(in.fragments.begin(), in.fragments.end(), rng);
     absl::StatusOr<RenderOutput> got = Render(in);
     ASSERT_TRUE(got.ok());
-    EXPECT_EQ(got->files, want->files);
+    EXPECT_EQ(FileViews(got->files), FileViews(want->files));
   }
 }
 
@@ -126,7 +126,7 @@ TEST(RendererTest, JobTargetsGetScrapeConfigUnlessDefined) {
   std::vector<Parsed> parsed = LoadGoldenFragments();
   absl::StatusOr<RenderOutput> out = Render(MakeInput(parsed, ""));
   ASSERT_TRUE(out.ok());
-  const std::string& cfg = out->files.at("prometheus.yml");
+  const std::string& cfg = *out->files.at("prometheus.yml");
   EXPECT_THAT(cfg, HasSubstr("- job_name: api\n  file_sd_configs:\n  - files:\n    - targets/zk-api.json\n"));
   // "web" is defined by local/web.scrape.yml: no generated config.
   EXPECT_THAT(cfg, ::testing::Not(HasSubstr("targets/zk-web.json")));
@@ -135,7 +135,7 @@ TEST(RendererTest, JobTargetsGetScrapeConfigUnlessDefined) {
 TEST(RendererTest, EmptyInputsStillValid) {
   absl::StatusOr<RenderOutput> out = Render({});
   ASSERT_TRUE(out.ok());
-  EXPECT_THAT(out->files.at("prometheus.yml"), HasSubstr("rule_files:\n- rules/*.yml\nscrape_configs: []\n"));
+  EXPECT_THAT(*out->files.at("prometheus.yml"), HasSubstr("rule_files:\n- rules/*.yml\nscrape_configs: []\n"));
 }
 
 TEST(RendererTest, BadBaseNamesLine) {
