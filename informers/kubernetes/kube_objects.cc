@@ -108,6 +108,11 @@ simdjson::simdjson_result<dom::element> KubeJsonParser::Parse(absl::string_view 
   return parser_.parse(buffer_.data(), buffer_.size(), /*realloc_if_needed=*/false);
 }
 
+void KubeJsonParser::ReleaseMemory() {
+  parser_ = dom::parser();
+  std::string().swap(buffer_);
+}
+
 absl::Status KubeJsonParser::ParseObject(absl::string_view json, KubeObject* out) {
   *out = KubeObject();
   dom::element doc;

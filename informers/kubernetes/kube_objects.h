@@ -56,6 +56,10 @@ class KubeJsonParser {
   absl::Status ParseList(absl::string_view json, KubeList* out);
   // Any single object (a Status body, a ConfigMap).
   absl::Status ParseObject(absl::string_view json, KubeObject* out);
+  // Frees the buffers sized for the largest document so far (a list page
+  // of 500 objects costs simdjson ~13x its size); after a list, watch
+  // events need far less.
+  void ReleaseMemory();
 
  private:
   // Copies `json` into buffer_ with SIMDJSON_PADDING spare bytes and parses

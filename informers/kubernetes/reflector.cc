@@ -95,7 +95,8 @@ void Reflector::ObjectDocs(const KubeObject& object, std::vector<Document>* docs
     hashes->emplace_back(key, absl::Hash<absl::string_view>{}(value));
     Document d;
     d.name = KubeDocumentName(options_.resource, object.namespace_, object.name, key);
-    d.origin = absl::StrCat(kind, " ", object.namespace_, "/", object.name, " key ", key);
+    // No origin: the name says it ("<ns>/<configmap>/<key>", secrets
+    // "<ns>/secret:<name>/<key>"), and 30,000 copies of it add up.
     if (value.size() > options_.max_document_bytes) {
       d.oversized_bytes = value.size();
     } else {
@@ -212,6 +213,8 @@ Reflector::Outcome Reflector::List(bool consistent) {
     continue_token = page.continue_token;
     if (continue_token.empty()) break;
   }
+  page = KubeList();
+  parser_.ReleaseMemory();
 
   // What changed against the previous state (a re-list in a namespace whose
   // snapshot this resource does not own alone is reported as changes).
