@@ -299,7 +299,7 @@ class Parser {
         *li = i;
         if (!ParseInlineValue(li, rest, indent, depth + 1, &value)) return false;
       }
-      out->map.emplace_back(std::move(key), std::move(value));
+      out->map.push_back(YamlSubsetEntry{std::move(key), std::move(value)});
     }
     return true;
   }
@@ -532,7 +532,7 @@ class Parser {
           } else if (!ParseFlow(s, pos, depth + 1, &value)) {
             return false;
           }
-          out->map.emplace_back(std::move(key.scalar), std::move(value));
+          out->map.push_back(YamlSubsetEntry{std::move(key.scalar), std::move(value)});
         } else {
           Node item;
           item.line = out->line;

@@ -26,6 +26,8 @@
 
 namespace promconf {
 
+struct YamlSubsetEntry;
+
 struct YamlSubsetNode {
   enum class Kind { kNull, kScalar, kMap, kSeq };
   Kind kind = Kind::kNull;
@@ -35,7 +37,7 @@ struct YamlSubsetNode {
   int line = 0;  // 1-based line where the node starts
   std::string scalar;
   // kMap, in document order; keys are scalars and unique.
-  std::vector<std::pair<std::string, YamlSubsetNode>> map;
+  std::vector<YamlSubsetEntry> map;
   // kSeq.
   std::vector<YamlSubsetNode> seq;
 
@@ -45,6 +47,13 @@ struct YamlSubsetNode {
   bool IsSeq() const { return kind == Kind::kSeq; }
   // kMap: the value of `key`, or nullptr when absent.
   const YamlSubsetNode* Find(absl::string_view key) const;
+};
+
+// One key of a map. A named struct, not std::pair: a vector may hold an
+// incomplete type, a pair may not (clang with libstdc++ rejects it).
+struct YamlSubsetEntry {
+  std::string key;
+  YamlSubsetNode value;
 };
 
 // The document's root (kNull for an empty document), or std::nullopt when
