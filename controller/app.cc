@@ -102,8 +102,9 @@ class RenderReconciler final : public Reconciler {
     const uint64_t writes = output_->writes();
     for (; writes_seen_ < writes; ++writes_seen_) metrics_->IncOutputWrites();
     // The first render always reloads: what Prometheus loaded before
-    // promconf started may differ from what is on disk now.
-    if (reload_enabled_ && (report.outputs_changed || !rendered_once_)) {
+    // promconf started may differ from what is on disk now. Later, only
+    // prometheus.yml and rule files need one (file_sd re-reads targets/).
+    if (reload_enabled_ && (report.reload_needed || !rendered_once_)) {
       queue_->Add(Reloader::kKey);
     }
     rendered_once_ = true;

@@ -94,7 +94,7 @@ absl::StatusOr<bool> AtomicFileWriter::Write(absl::string_view rel, absl::string
 }
 
 absl::StatusOr<int> AtomicFileWriter::WriteAll(
-    const std::map<std::string, absl::string_view>& files) {
+    const std::map<std::string, absl::string_view>& files, std::set<std::string>* changed_dirs) {
   struct Pending {
     const std::string* rel;
     const absl::string_view* data;
@@ -161,6 +161,7 @@ absl::StatusOr<int> AtomicFileWriter::WriteAll(
       ++writes_;
       ++written;
       known_[*p.rel] = FingerprintOf(*p.data);
+      if (changed_dirs != nullptr) changed_dirs->insert(p.dir);
       if (std::find(group_dirs.begin(), group_dirs.end(), p.dir) == group_dirs.end()) {
         group_dirs.push_back(p.dir);
       }
@@ -242,12 +243,12 @@ absl::StatusOr<AtomicFileWriter::SyncResult> AtomicFileWriter::SyncTree(
     }
     // Subdirectory files first, top-level files (prometheus.yml) last.
     on_disk_ = &on_disk;
-    absl::StatusOr<int> written = WriteAll(files);
+    absl::StatusOr<int> written = WriteAll(files, &result.dirs);
     on_disk_ = nullptr;
     if (!written.ok()) return written.status();
     result.written = *written;
   } else {
-    ASSIGN_OR_RETURN(result.written, WriteAll(files));
+    ASSIGN_OR_RETURN(result.written, WriteAll(files, &result.dirs));
   }
   for (const auto& [rel, data] : known_) {
     if (files.count(rel)) continue;
@@ -258,6 +259,7 @@ absl::StatusOr<AtomicFileWriter::SyncResult> AtomicFileWriter::SyncTree(
   }
   RETURN_IF_ERROR(RemoveAll(std::vector<std::string>(stale.begin(), stale.end())));
   result.removed = static_cast<int>(stale.size());
+  for (const std::string& rel : stale) result.dirs.insert(SplitDir(rel).first);
   scanned_ = true;
   return result;
 }

@@ -54,8 +54,10 @@ class AtomicFileWriter {
   // batch: files in subdirectories are renamed into place and their
   // directories fsynced before top-level ones (prometheus.yml), so a config
   // never names a file that is not there yet. Returns how many were written.
-  // On error, files not yet renamed keep their old bytes.
-  absl::StatusOr<int> WriteAll(const std::map<std::string, absl::string_view>& files);
+  // On error, files not yet renamed keep their old bytes. `changed_dirs`
+  // (optional) gets the directory ("" for the root) of every file written.
+  absl::StatusOr<int> WriteAll(const std::map<std::string, absl::string_view>& files,
+                               std::set<std::string>* changed_dirs = nullptr);
 
   // Removes root/rel; OK when it is already gone.
   absl::Status Remove(absl::string_view rel);
@@ -66,6 +68,8 @@ class AtomicFileWriter {
   struct SyncResult {
     int written = 0;
     int removed = 0;
+    // The directory ("" for the root) of every file written or removed.
+    std::set<std::string> dirs;
     bool changed() const { return written + removed > 0; }
   };
   // Makes the tree hold exactly `files` (relative path -> bytes) among the

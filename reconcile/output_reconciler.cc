@@ -20,6 +20,15 @@ const std::vector<std::string>& ManagedDirs() {
   return *dirs;
 }
 
+// Whether changes in these output directories need a Prometheus reload:
+// anything but targets/, which file_sd re-reads by itself.
+bool NeedsReload(const std::set<std::string>& dirs) {
+  for (const std::string& dir : dirs) {
+    if (dir != "targets") return true;
+  }
+  return false;
+}
+
 std::vector<absl::string_view> SplitLines(const std::string& s) {
   std::vector<absl::string_view> lines;
   if (s.empty()) return lines;
@@ -443,10 +452,12 @@ absl::Status OutputReconciler::ApplyModified(const StoreSnapshot& snap,
 
   absl::Status st = absl::OkStatus();
   if (!files.empty()) {
-    absl::StatusOr<int> written = writer_.WriteAll(files);
+    std::set<std::string> dirs;
+    absl::StatusOr<int> written = writer_.WriteAll(files, &dirs);
     if (written.ok()) {
       report->files_written = *written;
       report->outputs_changed = *written > 0;
+      report->reload_needed = NeedsReload(dirs);
     } else {
       st = written.status();
     }
@@ -476,6 +487,7 @@ absl::Status OutputReconciler::Sync(const Files& files, ReconcileReport* report)
   report->files_written = result.written;
   report->files_removed = result.removed;
   report->outputs_changed = result.changed();
+  report->reload_needed = NeedsReload(result.dirs);
   return absl::OkStatus();
 }
 

@@ -56,8 +56,14 @@ struct FragmentStatus {
 };
 
 struct ReconcileReport {
-  // Some output file was written or removed: the caller schedules a reload.
+  // Some output file was written or removed.
   bool outputs_changed = false;
+  // prometheus.yml or a rule file was written or removed: Prometheus must
+  // reload. targets/ files alone do not need one: file_sd watches them, and
+  // a reload racing a file_sd update keeps removed targets in Prometheus
+  // before 2.51 (prometheus#12436, fixed by #13147/#13622; Debian 12 ships
+  // 2.42).
+  bool reload_needed = false;
   int files_written = 0;
   int files_removed = 0;
   // "rules"|"scrape"|"targets" -> counts, for promconf_fragments.

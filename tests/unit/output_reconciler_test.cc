@@ -65,6 +65,38 @@ class OutputReconcilerTest : public ::testing::Test {
   DocumentStore store_;
 };
 
+// file_sd re-reads targets/ by itself; a reload racing that update keeps
+// removed targets in Prometheus before 2.51 (prometheus#12436). So a change
+// confined to targets/ writes, but asks for no reload.
+TEST_F(OutputReconcilerTest, TargetsOnlyChangesNeedNoReload) {
+  store_.Upsert("kv", Doc("a.rules.yml", kGoodRules));
+  store_.Upsert("local", Doc("web.targets.json", "[{\"targets\": [\"w:80\"]}]"));
+  Document job = Doc("/services/api", "[{\"targets\": [\"a:80\"]}]");
+  job.job = "api";
+  store_.Upsert("kv", job);
+  auto r = Make();
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  EXPECT_TRUE(r->LastReport().reload_needed);  // the first render writes everything
+
+  store_.Upsert("local", Doc("web.targets.json", "[{\"targets\": [\"w:81\"]}]"));
+  job.data = "[]";
+  store_.Upsert("kv", job);
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  EXPECT_TRUE(r->LastReport().outputs_changed);
+  EXPECT_FALSE(r->LastReport().reload_needed);
+  EXPECT_EQ(Out("targets/kv-api.json"), "[]\n");
+
+  store_.Delete("local", "web.targets.json");
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  EXPECT_TRUE(r->LastReport().outputs_changed);
+  EXPECT_FALSE(r->LastReport().reload_needed);
+  EXPECT_FALSE(Exists("targets/local_web.json"));
+
+  store_.Upsert("kv", Doc("a.rules.yml", std::string(kGoodRules) + "# changed\n"));
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  EXPECT_TRUE(r->LastReport().reload_needed);
+}
+
 TEST_F(OutputReconcilerTest, WritesTreeAndDoesNotRewriteWhenUnchanged) {
   store_.Upsert("kv", Doc("a.rules.yml", kGoodRules));
   store_.Upsert("local", Doc("web.scrape.yml", "job_name: web\nstatic_configs: [{targets: ['w:80']}]\n"));
