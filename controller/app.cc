@@ -10,6 +10,7 @@
 #include "informers/etcd/etcd_source.h"
 #include "informers/file/file_source.h"
 #include "informers/kubernetes/kubernetes_source.h"
+#include "informers/zookeeper/zookeeper_source.h"
 #include "informers/source.h"
 #include "controller/source_sink.h"
 #include "metrics/metrics.h"
@@ -38,6 +39,9 @@ absl::StatusOr<std::unique_ptr<Source>> NewSource(const SourceContext& context,
   }
   if (const auto* c = std::get_if<KubernetesSourceConfig>(&config.backend)) {
     return NewKubernetesSource(context, *c);
+  }
+  if (const auto* c = std::get_if<ZookeeperSourceConfig>(&config.backend)) {
+    return NewZookeeperSource(context, *c);
   }
   return absl::UnimplementedError(absl::StrCat("source \"", config.name, "\": the ",
                                                config.type(), " source is not implemented yet"));

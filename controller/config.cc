@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "util/duration.h"
 #include "util/status_macros.h"
 
@@ -238,10 +239,27 @@ void ReadEtcd(Block b, EtcdSourceConfig* e) {
   }
 }
 
+// Why `path` is not an absolute znode path, or "" when it is.
+std::string ZnodePathProblem(const std::string& path) {
+  if (path.empty() || path[0] != '/') return "must start with /";
+  if (path == "/") return "";
+  if (path.back() == '/') return "must not end with /";
+  for (absl::string_view part : absl::StrSplit(absl::string_view(path).substr(1), '/')) {
+    if (part.empty() || part == "." || part == "..") return "has an empty, . or .. element";
+  }
+  if (path.find('\0') != std::string::npos) return "contains NUL";
+  return "";
+}
+
 void ReadZookeeper(Block b, ZookeeperSourceConfig* z) {
   b.StringList("servers", &z->servers);
   b.Duration("session_timeout", &z->session_timeout);
   b.StringList("paths", &z->paths);
+  for (const std::string& path : z->paths) {
+    std::string problem = ZnodePathProblem(path);
+    if (!problem.empty()) b.Fail(b.where() + ".paths", absl::StrCat("\"", path, "\" ", problem));
+  }
+  std::set<std::string> jobs;
   for (Block s : b.List("serversets")) {
     ServersetConfig set;
     s.String("path", &set.path);
@@ -249,13 +267,22 @@ void ReadZookeeper(Block b, ZookeeperSourceConfig* z) {
     s.String("format", &set.format);
     s.Finish();
     if (set.path.empty() || set.job.empty()) s.Fail(s.where(), "needs path and job");
+    std::string problem = set.path.empty() ? "" : ZnodePathProblem(set.path);
+    if (!problem.empty()) s.Fail(s.where() + ".path", absl::StrCat("\"", set.path, "\" ", problem));
     if (set.format != "serverset" && set.format != "nerve") {
       s.Fail(s.where() + ".format", "must be serverset or nerve");
+    }
+    if (!set.job.empty() && !jobs.insert(set.job).second) {
+      s.Fail(s.where() + ".job", absl::StrCat("job \"", set.job, "\" is already used by another serverset"));
     }
     z->serversets.push_back(set);
   }
   b.Finish();
   if (z->servers.empty()) b.Fail(b.where() + ".servers", "needs at least one server");
+  if (z->paths.empty() && z->serversets.empty()) b.Fail(b.where(), "needs paths or serversets");
+  if (z->session_timeout < absl::Milliseconds(100)) {
+    b.Fail(b.where() + ".session_timeout", "must be at least 100ms");
+  }
 }
 
 void ReadConsul(Block b, ConsulSourceConfig* c) {

@@ -18,6 +18,7 @@
 #include "tests/fakes/child_process.h"
 #include "tests/fakes/kube_apiserver.h"
 #include "tests/fakes/prometheus_server.h"
+#include "tests/fakes/zookeeper_server.h"
 #include "util/http_client.h"
 
 namespace promconf {
@@ -330,6 +331,57 @@ TEST_F(PromconfE2ETest, KubectlApplyReachesPrometheus) {
   ASSERT_EQ(applied.exit_code, 0) << applied.err;
   ASSERT_TRUE(p.WaitFor("team_a:kube2 removed", [&] { return !HasRule(p, "team_a:kube2"); }).ok())
       << daemon.Log();
+  daemon.Signal(SIGTERM);
+  EXPECT_EQ(daemon.Wait(absl::Seconds(20)), 0) << daemon.Log();
+}
+
+// The ZooKeeper source end to end, against a real ZooKeeper and a real
+// Prometheus: a rules znode becomes a loaded rule, and a serverset member
+// announcing promconf's own address becomes a target of the generated job,
+// scraped (up == 1), with the serverset's meta labels available to
+// relabelling. When the member's session ends, the target goes.
+TEST_F(PromconfE2ETest, ZookeeperRulesAndServersetReachPrometheus) {
+  if (!PrometheusServer::Available()) GTEST_SKIP() << "prometheus not installed";
+  auto zk = ZookeeperServer::Start();
+  ASSERT_TRUE(zk.ok()) << zk.status();
+  ZookeeperServer& z = **zk;
+  auto prom = PrometheusServer::Start({});
+  ASSERT_TRUE(prom.ok()) << prom.status();
+  PrometheusServer& p = **prom;
+
+  ASSERT_TRUE(z.Put("/promconf/team-z/z.rules.yml", Rule("team_z:zk")).ok());
+  ASSERT_TRUE(z.PutEphemeral("/services/promconf/member_0000000001",
+                             absl::StrCat(R"({"serviceEndpoint":{"host":"127.0.0.1","port":)", port_,
+                                          R"(},"additionalEndpoints":{},"status":"ALIVE","shard":0})"))
+                  .ok());
+  const fs::path config = WriteConfig(
+      p.dir(), p.reload_url(),
+      absl::StrCat("- name: zk\n  zookeeper:\n    servers: [", z.address(), "]\n",
+                   "    session_timeout: 5s\n    paths: [/promconf]\n",
+                   "    serversets:\n    - {path: /services/promconf, job: zk-promconf}\n"));
+  Daemon daemon(config, port_, dir_ / "promconf.log");
+
+  ASSERT_TRUE(p.WaitFor("team_z:zk loaded", [&] { return HasRule(p, "team_z:zk"); }).ok())
+      << daemon.Log();
+  ASSERT_TRUE(p.WaitFor("up{job=zk-promconf} == 1", [&] {
+    auto v = p.QueryValue("up{job=\"zk-promconf\"}");
+    return v.ok() && v->has_value() && **v == 1.0;
+  }).ok()) << daemon.Log();
+  EXPECT_TRUE(fs::exists(fs::path(p.dir()) / "targets/zk-zk-promconf.json"));
+  EXPECT_THAT(ReadFile(fs::path(p.dir()) / "targets/zk-zk-promconf.json"),
+              HasSubstr("__meta_serverset_path"));
+  const std::string check = absl::StrCat("promtool check config ", p.config_path(), " > ",
+                                         (dir_ / "promtool.log").string(), " 2>&1");
+  EXPECT_EQ(std::system(check.c_str()), 0) << ReadFile(dir_ / "promtool.log");
+
+  // The member's session ends: no target left for the job.
+  ASSERT_TRUE(z.DropEphemerals().ok());
+  // (The base config's own promconf job scrapes the same address.)
+  ASSERT_TRUE(p.WaitFor("zk-promconf has no targets", [&] {
+    auto health = p.TargetHealth();
+    return health.ok() && health->size() == 1;
+  }).ok()) << ReadFile(fs::path(p.dir()) / "targets/zk-zk-promconf.json") << "\n"
+           << p.Query("up").value_or("") << "\n" << daemon.Log();
   daemon.Signal(SIGTERM);
   EXPECT_EQ(daemon.Wait(absl::Seconds(20)), 0) << daemon.Log();
 }

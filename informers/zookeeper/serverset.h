@@ -1,0 +1,42 @@
+#pragma once
+
+// Members of a ZooKeeper serverset as Prometheus' own zookeeper discovery
+// sees them (discovery/zookeeper in Prometheus), turned into file_sd target
+// groups so that promconf's output gives the same labels.
+//
+//   serverset: {"serviceEndpoint":{"host","port"},
+//               "additionalEndpoints":{NAME:{"host","port"}},"status","shard"}
+//     -> __meta_serverset_path, _endpoint_host, _endpoint_port,
+//        _endpoint_host_NAME, _endpoint_port_NAME, _status, _shard
+//   nerve:     {"host","port","name"}
+//     -> __meta_nerve_path, _endpoint_host, _endpoint_port, _endpoint_name
+//
+// A member that does not parse, or has no host or a port outside 1..65535,
+// is skipped (Prometheus would scrape "host:0").
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace promconf {
+
+enum class ServersetFormat { kServerset, kNerve };
+
+struct ServersetMember {
+  std::string path;  // the member's znode path
+  std::string data;
+};
+
+// A file_sd JSON list with one target group per member that parses, in the
+// order given (callers pass members sorted by path, so the bytes are
+// deterministic). `skipped` (optional) counts the members left out.
+std::string ServersetTargetGroups(ServersetFormat format,
+                                  const std::vector<ServersetMember>& members,
+                                  int* skipped = nullptr);
+
+// Prometheus' strutil.SanitizeLabelName: every byte outside [A-Za-z0-9_]
+// becomes '_'.
+std::string SanitizeLabelName(absl::string_view name);
+
+}  // namespace promconf
