@@ -307,10 +307,4 @@ void EtcdRevisionTracker::ObserveProgress(int64_t header_revision) {
   highest_seen_ = std::max(highest_seen_, header_revision);
 }
 
-absl::Duration EtcdBackoff::Next(double unit) {
-  current_ = current_ == absl::ZeroDuration() ? initial_ : std::min(current_ * 2, max_);
-  unit = std::clamp(unit, 0.0, 1.0);
-  return current_ / 2 + (current_ / 2) * unit;
-}
-
 }  // namespace promconf

@@ -155,18 +155,4 @@ class EtcdRevisionTracker {
   int64_t highest_seen_ = 0;
 };
 
-// Exponential backoff with full jitter in [d/2, d]: initial doubling to max,
-// reset after success.
-class EtcdBackoff {
- public:
-  EtcdBackoff(absl::Duration initial, absl::Duration max) : initial_(initial), max_(max) {}
-  // The next delay; `unit` in [0,1) supplies the jitter.
-  absl::Duration Next(double unit);
-  void Reset() { current_ = absl::ZeroDuration(); }
-
- private:
-  absl::Duration initial_, max_;
-  absl::Duration current_ = absl::ZeroDuration();
-};
-
 }  // namespace promconf

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "informers/etcd/etcd_protocol.h"
+#include "util/backoff.h"
 #include "util/http_client.h"
 #include "util/log.h"
 #include "util/status_macros.h"
@@ -388,7 +389,7 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
   SourceCallbacks* callbacks_ = nullptr;
   HttpClient client_;
   EtcdRevisionTracker tracker_;
-  EtcdBackoff backoff_;
+  JitteredBackoff backoff_;
   absl::BitGen rng_;
   std::string token_;
   size_t endpoint_index_ = 0;

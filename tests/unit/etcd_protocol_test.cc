@@ -1,4 +1,5 @@
 #include "informers/etcd/etcd_protocol.h"
+#include "util/backoff.h"
 
 #include <string>
 #include <vector>
@@ -193,8 +194,8 @@ TEST(EtcdRevisionTracker, DetectsServerGoingBackInTime) {
   EXPECT_EQ(t.WatchStartRevision(), 4);
 }
 
-TEST(EtcdBackoff, DoublesToMaxWithJitterAndResets) {
-  EtcdBackoff b(absl::Milliseconds(500), absl::Seconds(30));
+TEST(JitteredBackoff, DoublesToMaxWithJitterAndResets) {
+  JitteredBackoff b(absl::Milliseconds(500), absl::Seconds(30));
   EXPECT_EQ(b.Next(1.0), absl::Milliseconds(500));
   EXPECT_EQ(b.Next(1.0), absl::Seconds(1));
   EXPECT_EQ(b.Next(0.0), absl::Seconds(1));  // jitter floor: half of 2 s
