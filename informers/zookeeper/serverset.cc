@@ -3,14 +3,13 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "informers/target_groups.h"
 #include "rapidjson/document.h"
-#include "rapidjson/stringbuffer.h"
-#include "rapidjson/writer.h"
 
 namespace promconf {
 namespace {
 
-using Labels = std::map<std::string, std::string>;  // sorted: stable bytes
+using Labels = std::map<std::string, std::string>;
 
 // host and port of {"host": "...", "port": N}; false when either is missing
 // or the port is outside 1..65535.
@@ -24,12 +23,6 @@ bool ReadEndpoint(const rapidjson::Value& v, std::string* host, std::string* por
   host->assign(h->value.GetString(), h->value.GetStringLength());
   *port = absl::StrCat(p->value.GetInt());
   return true;
-}
-
-// Go's net.JoinHostPort: IPv6 literals get brackets.
-std::string JoinHostPort(const std::string& host, const std::string& port) {
-  if (host.find(':') != std::string::npos) return absl::StrCat("[", host, "]:", port);
-  return absl::StrCat(host, ":", port);
 }
 
 std::string StringOr(const rapidjson::Value& o, const char* key, const char* fallback) {
@@ -83,52 +76,26 @@ bool ParseNerve(const rapidjson::Value& o, const std::string& path, std::string*
 
 }  // namespace
 
-std::string SanitizeLabelName(absl::string_view name) {
-  std::string out(name);
-  for (char& c : out) {
-    bool ok =
-        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-    if (!ok) c = '_';
-  }
-  return out;
-}
-
 std::string ServersetTargetGroups(ServersetFormat format,
                                   const std::vector<ServersetMember>& members, int* skipped) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  std::vector<TargetGroup> groups;
   int left_out = 0;
-  w.StartArray();
   for (const ServersetMember& m : members) {
     rapidjson::Document doc;
     doc.Parse(m.data.data(), m.data.size());
-    std::string address;
-    Labels labels;
-    bool ok =
-        !doc.HasParseError() && doc.IsObject() &&
-        (format == ServersetFormat::kServerset ? ParseServerset(doc, m.path, &address, &labels)
-                                               : ParseNerve(doc, m.path, &address, &labels));
+    TargetGroup g;
+    bool ok = !doc.HasParseError() && doc.IsObject() &&
+              (format == ServersetFormat::kServerset
+                   ? ParseServerset(doc, m.path, &g.address, &g.labels)
+                   : ParseNerve(doc, m.path, &g.address, &g.labels));
     if (!ok) {
       ++left_out;
       continue;
     }
-    w.StartObject();
-    w.Key("targets");
-    w.StartArray();
-    w.String(address.data(), address.size());
-    w.EndArray();
-    w.Key("labels");
-    w.StartObject();
-    for (const auto& [k, v] : labels) {
-      w.Key(k.data(), k.size());
-      w.String(v.data(), v.size());
-    }
-    w.EndObject();
-    w.EndObject();
+    groups.push_back(std::move(g));
   }
-  w.EndArray();
   if (skipped != nullptr) *skipped = left_out;
-  return std::string(buf.GetString(), buf.GetSize());
+  return TargetGroupsJson(groups);
 }
 
 }  // namespace promconf

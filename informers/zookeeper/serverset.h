@@ -35,8 +35,4 @@ std::string ServersetTargetGroups(ServersetFormat format,
                                   const std::vector<ServersetMember>& members,
                                   int* skipped = nullptr);
 
-// Prometheus' strutil.SanitizeLabelName: every byte outside [A-Za-z0-9_]
-// becomes '_'.
-std::string SanitizeLabelName(absl::string_view name);
-
 }  // namespace promconf

@@ -2,6 +2,7 @@
 // Prometheus' own zookeeper discovery gives (discovery/zookeeper).
 
 #include "informers/zookeeper/serverset.h"
+#include "informers/target_groups.h"
 
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
