@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "informers/consul/consul_source.h"
 #include "informers/document_store.h"
 #include "informers/etcd/etcd_source.h"
 #include "informers/file/file_source.h"
@@ -31,20 +32,25 @@ namespace {
 // concrete Source.
 absl::StatusOr<std::unique_ptr<Source>> NewSource(const SourceContext& context,
                                                   const SourceConfig& config) {
-  if (const auto* c = std::get_if<FileSourceConfig>(&config.backend)) {
-    return NewFileSource(context, *c);
-  }
-  if (const auto* c = std::get_if<EtcdSourceConfig>(&config.backend)) {
-    return NewEtcdSource(context, *c);
-  }
-  if (const auto* c = std::get_if<KubernetesSourceConfig>(&config.backend)) {
-    return NewKubernetesSource(context, *c);
-  }
-  if (const auto* c = std::get_if<ZookeeperSourceConfig>(&config.backend)) {
-    return NewZookeeperSource(context, *c);
-  }
-  return absl::UnimplementedError(absl::StrCat("source \"", config.name, "\": the ",
-                                               config.type(), " source is not implemented yet"));
+  struct Factory {
+    const SourceContext& context;
+    absl::StatusOr<std::unique_ptr<Source>> operator()(const FileSourceConfig& c) const {
+      return NewFileSource(context, c);
+    }
+    absl::StatusOr<std::unique_ptr<Source>> operator()(const EtcdSourceConfig& c) const {
+      return NewEtcdSource(context, c);
+    }
+    absl::StatusOr<std::unique_ptr<Source>> operator()(const KubernetesSourceConfig& c) const {
+      return NewKubernetesSource(context, c);
+    }
+    absl::StatusOr<std::unique_ptr<Source>> operator()(const ZookeeperSourceConfig& c) const {
+      return NewZookeeperSource(context, c);
+    }
+    absl::StatusOr<std::unique_ptr<Source>> operator()(const ConsulSourceConfig& c) const {
+      return NewConsulSource(context, c);
+    }
+  };
+  return std::visit(Factory{context}, config.backend);
 }
 
 // SourceSink's metric seam, onto Metrics.

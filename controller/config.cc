@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -290,6 +291,7 @@ void ReadConsul(Block b, ConsulSourceConfig* c) {
   b.String("token_file", &c->token_file);
   b.String("datacenter", &c->datacenter);
   b.String("kv_prefix", &c->kv_prefix);
+  std::set<std::string> jobs;
   for (Block s : b.List("services")) {
     ConsulServiceConfig svc;
     s.String("name", &svc.name);
@@ -299,9 +301,19 @@ void ReadConsul(Block b, ConsulSourceConfig* c) {
     s.Finish();
     if (svc.name.empty()) s.Fail(s.where(), "needs name");
     if (svc.job.empty()) svc.job = svc.name;
+    if (!svc.job.empty() && !jobs.insert(svc.job).second) {
+      s.Fail(s.where() + ".job", absl::StrCat("job \"", svc.job, "\" is already used by another service"));
+    }
     c->services.push_back(svc);
   }
   b.Finish();
+  if (!absl::StartsWith(c->address, "http://") && !absl::StartsWith(c->address, "https://")) {
+    b.Fail(b.where() + ".address", "must start with http:// or https://");
+  }
+  if (absl::StartsWith(c->kv_prefix, "/")) {
+    b.Fail(b.where() + ".kv_prefix", "must not start with / (Consul keys never do)");
+  }
+  if (c->kv_prefix.empty() && c->services.empty()) b.Fail(b.where(), "needs kv_prefix or services");
 }
 
 void ReadFile(Block b, FileSourceConfig* f) {

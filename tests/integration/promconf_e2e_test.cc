@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/child_process.h"
+#include "tests/fakes/consul_server.h"
 #include "tests/fakes/kube_apiserver.h"
 #include "tests/fakes/prometheus_server.h"
 #include "tests/fakes/zookeeper_server.h"
@@ -382,6 +383,55 @@ TEST_F(PromconfE2ETest, ZookeeperRulesAndServersetReachPrometheus) {
     return health.ok() && health->size() == 1;
   }).ok()) << ReadFile(fs::path(p.dir()) / "targets/zk-zk-promconf.json") << "\n"
            << p.Query("up").value_or("") << "\n" << daemon.Log();
+  daemon.Signal(SIGTERM);
+  EXPECT_EQ(daemon.Wait(absl::Seconds(20)), 0) << daemon.Log();
+}
+
+// The Consul source end to end, against the fake Consul and a real
+// Prometheus: a rules key becomes a loaded rule; a healthy instance of a
+// service, registered at promconf's own address, becomes a scraped target
+// of the generated job; when its check fails, the target goes.
+TEST_F(PromconfE2ETest, ConsulKvAndServiceReachPrometheus) {
+  if (!PrometheusServer::Available()) GTEST_SKIP() << "prometheus not installed";
+  auto consul = FakeConsulServer::Start({});
+  ASSERT_TRUE(consul.ok()) << consul.status();
+  FakeConsulServer& c = **consul;
+  auto prom = PrometheusServer::Start({});
+  ASSERT_TRUE(prom.ok()) << prom.status();
+  PrometheusServer& p = **prom;
+
+  c.PutKV("promconf/team-c/c.rules.yml", Rule("team_c:consul"));
+  FakeConsulServer::ServiceInstance self;
+  self.id = "promconf-1";
+  self.name = "promconf";
+  self.node_address = "127.0.0.1";
+  self.port = port_;
+  ASSERT_TRUE(c.RegisterService(self).ok());
+  const fs::path config = WriteConfig(
+      p.dir(), p.reload_url(),
+      absl::StrCat("- name: consul\n  consul:\n    address: ", c.address(), "\n",
+                   "    kv_prefix: promconf/\n",
+                   "    services:\n    - {name: promconf, job: consul-promconf}\n"));
+  Daemon daemon(config, port_, dir_ / "promconf.log");
+
+  ASSERT_TRUE(p.WaitFor("team_c:consul loaded", [&] { return HasRule(p, "team_c:consul"); }).ok())
+      << daemon.Log();
+  ASSERT_TRUE(p.WaitFor("up{job=consul-promconf} == 1", [&] {
+    auto v = p.QueryValue("up{job=\"consul-promconf\"}");
+    return v.ok() && v->has_value() && **v == 1.0;
+  }).ok()) << daemon.Log();
+  EXPECT_THAT(ReadFile(fs::path(p.dir()) / "targets/consul-consul-promconf.json"),
+              HasSubstr("__meta_consul_service_id"));
+  const std::string check = absl::StrCat("promtool check config ", p.config_path(), " > ",
+                                         (dir_ / "promtool.log").string(), " 2>&1");
+  EXPECT_EQ(std::system(check.c_str()), 0) << ReadFile(dir_ / "promtool.log");
+
+  // The check fails: healthy-only, so the target goes.
+  ASSERT_TRUE(c.SetHealth("promconf-1", "critical").ok());
+  ASSERT_TRUE(p.WaitFor("consul-promconf has no targets", [&] {
+    auto health = p.TargetHealth();
+    return health.ok() && health->size() == 1;
+  }).ok()) << daemon.Log();
   daemon.Signal(SIGTERM);
   EXPECT_EQ(daemon.Wait(absl::Seconds(20)), 0) << daemon.Log();
 }

@@ -1,0 +1,357 @@
+#include "informers/consul/consul_source.h"
+
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/hash/hash.h"
+#include "absl/random/random.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "informers/consul/consul_protocol.h"
+#include "util/backoff.h"
+#include "util/http_client.h"
+#include "util/log.h"
+
+namespace promconf {
+namespace {
+
+absl::StatusOr<std::string> ReadToken(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return absl::FailedPreconditionError(absl::StrCat("consul: cannot read token_file ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string token = ss.str();
+  absl::StripAsciiWhitespace(&token);
+  return token;
+}
+
+// Percent-encodes each segment of a KV key, keeping the slashes.
+std::string EscapePath(absl::string_view path) {
+  std::vector<std::string> parts;
+  for (absl::string_view part : absl::StrSplit(path, '/')) parts.push_back(UrlEncode(part));
+  return absl::StrJoin(parts, "/");
+}
+
+// One blocking-query loop's fixed part.
+struct Dependency {
+  std::string what;  // "kv promconf/", "service api": logs and errors
+  std::string path;  // "/v1/kv/promconf/", "/v1/health/service/api"
+  std::vector<std::pair<std::string, std::string>> params;
+  const ConsulServiceConfig* service = nullptr;  // null: the KV prefix
+};
+
+class ConsulSource final : public Source {
+ public:
+  ConsulSource(SourceContext context, ConsulSourceConfig config, ConsulSourceTuning tuning)
+      : context_(std::move(context)), config_(std::move(config)), tuning_(tuning) {
+    while (absl::EndsWith(config_.address, "/")) config_.address.pop_back();
+    const std::string dc = config_.datacenter;
+    if (!config_.kv_prefix.empty()) {
+      deps_.push_back({absl::StrCat("kv ", config_.kv_prefix),
+                       absl::StrCat("/v1/kv/", EscapePath(config_.kv_prefix)),
+                       {{"recurse", "true"}, {"dc", dc}},
+                       nullptr});
+    }
+    for (const ConsulServiceConfig& s : config_.services) {
+      Dependency d{absl::StrCat("service ", s.name),
+                   absl::StrCat("/v1/health/service/", UrlEncode(s.name)),
+                   {{"dc", dc}},
+                   &s};
+      if (s.passing_only) d.params.emplace_back("passing", "true");
+      for (const std::string& tag : s.tags) d.params.emplace_back("tag", tag);
+      deps_.push_back(std::move(d));
+    }
+    synced_.assign(deps_.size(), false);
+  }
+
+  ~ConsulSource() override { Stop(); }
+
+  absl::Status Start(SourceCallbacks* callbacks) override {
+    if (!config_.token_file.empty()) {
+      absl::StatusOr<std::string> token = ReadToken(config_.token_file);
+      if (!token.ok()) return token.status();
+      absl::MutexLock lock(&token_mu_);
+      token_ = *std::move(token);
+      token_read_ = absl::Now();
+    }
+    absl::MutexLock lock(&mu_);
+    if (started_) return absl::FailedPreconditionError("consul source: Start called twice");
+    started_ = true;
+    callbacks_ = callbacks;
+    for (size_t i = 0; i < deps_.size(); ++i) {
+      clients_.push_back(std::make_unique<HttpClient>());
+    }
+    for (size_t i = 0; i < deps_.size(); ++i) {
+      threads_.emplace_back([this, i] { Run(i); });
+    }
+    return absl::OkStatus();
+  }
+
+  void Stop() override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+      stopping_ = true;
+      for (auto& c : clients_) c->Cancel();
+    }
+    stop_.Notify();
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+  absl::Duration progress_deadline() const override {
+    return 2 * (tuning_.wait + tuning_.wait / 16 + tuning_.request_margin) + tuning_.max_backoff;
+  }
+
+ private:
+  std::string Token() {
+    if (config_.token_file.empty()) return "";
+    absl::MutexLock lock(&token_mu_);
+    if (absl::Now() - token_read_ >= tuning_.token_reread) {
+      absl::StatusOr<std::string> token = ReadToken(config_.token_file);
+      token_read_ = absl::Now();
+      if (token.ok()) {
+        token_ = *std::move(token);
+      } else {
+        LOG_WARN("consul: keeping the previous token",
+                 {{"source", context_.name}, {"error", token.status().message()}});
+      }
+    }
+    return token_;
+  }
+
+  bool stopping() {
+    absl::MutexLock lock(&mu_);
+    return stopping_;
+  }
+
+  // One dependency's loop: blocking query, compare, report; errors back off.
+  void Run(size_t i) {
+    const Dependency& dep = deps_[i];
+    HttpClient& client = *clients_[i];
+    ConsulIndex index;
+    JitteredBackoff backoff(tuning_.initial_backoff, tuning_.max_backoff);
+    absl::BitGen rng;
+    absl::Time last_request = absl::InfinitePast();
+    for (;;) {
+      // Rate limit: a server that answers at once (index 0, a reset, a
+      // misbehaving proxy) never turns this into a busy loop.
+      absl::Duration since = absl::Now() - last_request;
+      if (since < tuning_.min_request_interval &&
+          stop_.WaitForNotificationWithTimeout(tuning_.min_request_interval - since)) {
+        return;
+      }
+      if (stopping()) return;
+      last_request = absl::Now();
+      HttpRequest req;
+      req.url = absl::StrCat(config_.address, dep.path,
+                             ConsulQuery(dep.params, index.next(), tuning_.wait));
+      req.timeout = tuning_.request_margin +
+                    (index.next() > 0 ? tuning_.wait + tuning_.wait / 16 : absl::ZeroDuration());
+      req.connect_timeout = tuning_.connect_timeout;
+      const std::string token = Token();
+      if (!token.empty()) req.headers.emplace_back("X-Consul-Token", token);
+      absl::StatusOr<HttpResponse> resp = client.Do(req);
+      if (stopping()) return;
+      absl::Status s = resp.ok() ? Apply(i, *resp, &index) : resp.status();
+      if (s.ok()) {
+        backoff.Reset();
+        continue;
+      }
+      LOG_WARN("consul: source error, retrying",
+               {{"source", context_.name}, {"watch", dep.what}, {"error", s.message()}});
+      {
+        absl::MutexLock lock(&mu_);
+        if (!stopping_) callbacks_->OnError(s);
+      }
+      if (stop_.WaitForNotificationWithTimeout(backoff.Next(absl::Uniform(rng, 0.0, 1.0)))) return;
+    }
+  }
+
+  // Handles one response of dependency i.
+  absl::Status Apply(size_t i, const HttpResponse& resp, ConsulIndex* index) {
+    const Dependency& dep = deps_[i];
+    const bool kv = dep.service == nullptr;
+    if (resp.status == 403) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("consul ", dep.what, ": 403 (ACL token missing or not allowed): ",
+                       absl::StripAsciiWhitespace(resp.body.substr(0, 200))));
+    }
+    if (resp.status != 200 && !(kv && resp.status == 404)) {
+      return absl::UnavailableError(
+          absl::StrCat("consul ", dep.what, ": HTTP ", resp.status, ": ",
+                       absl::StripAsciiWhitespace(resp.body.substr(0, 200))));
+    }
+    // Consul 1.11+ says when an ACL hid part of the answer: applying it
+    // would delete the hidden documents (a revoked token would empty the
+    // output). Keep what we have and report it.
+    if (absl::EqualsIgnoreCase(resp.Header("x-consul-results-filtered-by-acls"), "true")) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("consul ", dep.what,
+                       ": the ACL token may not read everything (results filtered by ACLs); "
+                       "keeping the last documents"));
+    }
+    std::vector<Document> docs;
+    if (kv) {
+      std::vector<ConsulKeyValue> kvs;
+      if (resp.status == 200) {
+        absl::StatusOr<std::vector<ConsulKeyValue>> parsed =
+            ParseConsulKvList(resp.body, context_.max_document_bytes);
+        if (!parsed.ok()) return parsed.status();
+        kvs = *std::move(parsed);
+      }
+      for (ConsulKeyValue& e : kvs) {
+        // The prefix itself and "folder" keys are not documents.
+        if (e.key.size() <= config_.kv_prefix.size() || absl::EndsWith(e.key, "/") ||
+            !absl::StartsWith(e.key, config_.kv_prefix)) {
+          continue;
+        }
+        Document d;
+        d.name = e.key.substr(config_.kv_prefix.size());
+        d.origin = absl::StrCat("consul kv ", e.key);
+        if (e.size > context_.max_document_bytes) {
+          d.oversized_bytes = e.size;
+        } else {
+          d.data = std::move(e.value);
+        }
+        docs.push_back(std::move(d));
+      }
+    } else {
+      absl::StatusOr<std::vector<ConsulServiceEntry>> entries = ParseConsulHealth(resp.body);
+      if (!entries.ok()) return entries.status();
+      Document d;
+      d.name = dep.path;
+      d.job = dep.service->job;
+      d.origin = absl::StrCat("consul service ", dep.service->name);
+      d.data = ConsulTargetGroups(*std::move(entries), config_.datacenter);
+      docs.push_back(std::move(d));
+    }
+    const bool backwards = index->Observe(resp.Header("x-consul-index"));
+    if (backwards) {
+      LOG_WARN("consul: index went backwards (snapshot restore or new leader), re-listing",
+               {{"source", context_.name}, {"watch", dep.what}});
+    }
+    Report(i, std::move(docs), backwards);
+    return absl::OkStatus();
+  }
+
+  // What a reported document was, without keeping its bytes.
+  struct Seen {
+    uint64_t size;
+    size_t hash;
+    bool operator==(const Seen&) const = default;
+  };
+  static Seen SeenOf(const Document& d) {
+    return {d.data.size() + d.oversized_bytes, absl::HashOf(d.data, d.oversized_bytes)};
+  }
+
+  // Compares dependency i's complete current documents with what was
+  // reported and reports the difference (or, before the first snapshot,
+  // holds them until every dependency has answered once). After the index
+  // went backwards the server's whole state may be another one: the KV
+  // prefix is then reported as a re-list, a snapshot of the source.
+  void Report(size_t i, std::vector<Document> docs, bool relist) {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    if (deps_[i].service != nullptr && !docs.empty()) service_docs_[i] = docs.front();
+    if (snapshot_sent_ && relist && deps_[i].service == nullptr) {
+      std::map<std::string, Seen>& seen = seen_[i];
+      seen.clear();
+      std::vector<Document> all;
+      for (const Document& d : docs) {
+        seen.emplace(d.name, SeenOf(d));
+        all.push_back(d);
+      }
+      for (const auto& [dep, d] : service_docs_) all.push_back(d);
+      callbacks_->OnSnapshot("", std::move(all));
+      return;
+    }
+    std::map<std::string, Seen>& seen = seen_[i];
+    std::map<std::string, Seen> now;
+    bool changed = false;
+    for (const Document& d : docs) {
+      const Seen s = SeenOf(d);
+      auto it = seen.find(d.name);
+      if (snapshot_sent_ && (it == seen.end() || !(it->second == s))) {
+        callbacks_->OnUpsert(d);
+        changed = true;
+      }
+      now.emplace(d.name, s);
+    }
+    for (const auto& [name, s] : seen) {
+      if (snapshot_sent_ && !now.count(name)) {
+        callbacks_->OnDelete(name);
+        changed = true;
+      }
+    }
+    seen = std::move(now);
+    if (snapshot_sent_) {
+      if (!changed) callbacks_->OnProgress();  // a wake-up without a change
+      return;
+    }
+    pending_[i] = std::move(docs);
+    synced_[i] = true;
+    for (bool s : synced_) {
+      if (!s) return;
+    }
+    std::vector<Document> all;
+    for (auto& [dep, d] : pending_) {
+      for (Document& doc : d) all.push_back(std::move(doc));
+    }
+    pending_.clear();
+    snapshot_sent_ = true;
+    LOG_INFO("consul: synced", {{"source", context_.name}, {"documents", all.size()}});
+    callbacks_->OnSnapshot("", std::move(all));
+  }
+
+  const SourceContext context_;
+  ConsulSourceConfig config_;
+  const ConsulSourceTuning tuning_;
+  std::vector<Dependency> deps_;  // fixed after construction
+  absl::Notification stop_;
+
+  absl::Mutex token_mu_;
+  std::string token_ ABSL_GUARDED_BY(token_mu_);
+  absl::Time token_read_ ABSL_GUARDED_BY(token_mu_);
+
+  // mu_ also serializes the callbacks: several loops report, the callbacks
+  // are never called concurrently.
+  absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  SourceCallbacks* callbacks_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::vector<std::unique_ptr<HttpClient>> clients_;  // one per dependency; fixed after Start
+  std::vector<std::thread> threads_;
+  std::map<size_t, std::map<std::string, Seen>> seen_ ABSL_GUARDED_BY(mu_);
+  std::vector<bool> synced_ ABSL_GUARDED_BY(mu_);
+  std::map<size_t, std::vector<Document>> pending_ ABSL_GUARDED_BY(mu_);
+  bool snapshot_sent_ ABSL_GUARDED_BY(mu_) = false;
+  // Each service's last document: part of a KV re-list's snapshot.
+  std::map<size_t, Document> service_docs_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Source>> NewConsulSource(const SourceContext& context,
+                                                        const ConsulSourceConfig& config,
+                                                        ConsulSourceTuning tuning) {
+  if (config.kv_prefix.empty() && config.services.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("source \"", context.name, "\": consul needs kv_prefix or services"));
+  }
+  return std::make_unique<ConsulSource>(context, config, tuning);
+}
+
+}  // namespace promconf

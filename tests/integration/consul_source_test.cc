@@ -1,0 +1,318 @@
+// The Consul source against the fake Consul: what the conformance suite
+// does not cover. Services becoming job targets with consul_sd's labels
+// (health and tag filters), ACL tokens from a file (and their rotation), the
+// blocking-query discipline (no busy loop, one connection per dependency,
+// wake-ups without a change report nothing), errors that keep the last
+// documents, oversized values.
+
+#include "informers/consul/consul_source.h"
+
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "rapidjson/document.h"
+#include "tests/conformance/source_conformance.h"
+#include "tests/fakes/child_process.h"
+#include "tests/fakes/consul_server.h"
+#include "tests/fakes/temp_dir.h"
+
+namespace promconf {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr absl::Duration kWait = absl::Seconds(20);
+constexpr char kApiDoc[] = "/v1/health/service/api";
+
+// Counts upserts and keeps whole documents (job, oversized_bytes).
+class Recorder : public RecordingCallbacks {
+ public:
+  void OnSnapshot(absl::string_view prefix, std::vector<Document> docs) override {
+    {
+      absl::MutexLock lock(&mu_);
+      docs_.clear();
+      for (const Document& d : docs) docs_[d.name] = d;
+    }
+    RecordingCallbacks::OnSnapshot(prefix, std::move(docs));
+  }
+  void OnUpsert(Document doc) override {
+    {
+      absl::MutexLock lock(&mu_);
+      docs_[doc.name] = doc;
+      ++upserts_;
+    }
+    RecordingCallbacks::OnUpsert(std::move(doc));
+  }
+  void OnDelete(absl::string_view name) override {
+    {
+      absl::MutexLock lock(&mu_);
+      docs_.erase(std::string(name));
+    }
+    RecordingCallbacks::OnDelete(name);
+  }
+  std::optional<Document> Get(const std::string& name) const {
+    absl::MutexLock lock(&mu_);
+    auto it = docs_.find(name);
+    if (it == docs_.end()) return std::nullopt;
+    return it->second;
+  }
+  int upserts() const {
+    absl::MutexLock lock(&mu_);
+    return upserts_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<std::string, Document> docs_ ABSL_GUARDED_BY(mu_);
+  int upserts_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+std::vector<std::string> Targets(const std::string& json) {
+  rapidjson::Document d;
+  d.Parse(json.c_str());
+  std::vector<std::string> out;
+  if (!d.IsArray()) return {"<not a list: " + json + ">"};
+  for (const auto& group : d.GetArray()) {
+    for (const auto& t : group["targets"].GetArray()) out.push_back(t.GetString());
+  }
+  return out;
+}
+
+FakeConsulServer::ServiceInstance Instance(const std::string& id, const std::string& node,
+                                           const std::string& address, int port) {
+  FakeConsulServer::ServiceInstance s;
+  s.id = id;
+  s.name = "api";
+  s.node = node;
+  s.node_address = address;
+  s.port = port;
+  return s;
+}
+
+class ConsulSourceTest : public testing::Test {
+ protected:
+  void SetUp() override { StartServer({}); }
+  void TearDown() override {
+    if (source_ != nullptr) source_->Stop();
+  }
+
+  void StartServer(FakeConsulServer::Options options) {
+    auto server = FakeConsulServer::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    config_.address = server_->address();
+  }
+
+  static ConsulSourceTuning Tuning() {
+    ConsulSourceTuning t;
+    t.wait = absl::Seconds(1);
+    t.request_margin = absl::Seconds(1);
+    t.min_request_interval = absl::Milliseconds(20);
+    t.initial_backoff = absl::Milliseconds(50);
+    t.max_backoff = absl::Milliseconds(500);
+    t.connect_timeout = absl::Seconds(1);
+    t.token_reread = absl::ZeroDuration();
+    return t;
+  }
+
+  void StartSource(uint64_t max_document_bytes = 1 << 20, bool wait_sync = true) {
+    SourceContext context;
+    context.name = "consul";
+    context.max_document_bytes = max_document_bytes;
+    auto source = NewConsulSource(context, config_, Tuning());
+    ASSERT_TRUE(source.ok()) << source.status();
+    source_ = std::move(*source);
+    ASSERT_TRUE(source_->Start(&recorder_).ok());
+    if (wait_sync) {
+      ASSERT_TRUE(recorder_.WaitForSnapshots(1, kWait)) << recorder_.last_error();
+    }
+  }
+
+  void WatchApi(bool passing_only = true, std::vector<std::string> tags = {}) {
+    ConsulServiceConfig svc;
+    svc.name = "api";
+    svc.job = "api";
+    svc.passing_only = passing_only;
+    svc.tags = std::move(tags);
+    config_.services.push_back(svc);
+  }
+
+  bool WaitForTargets(const std::string& name, const std::vector<std::string>& want) {
+    return PollUntil(
+        [&] {
+          auto d = recorder_.Get(name);
+          return d.has_value() && Targets(d->data) == want;
+        },
+        kWait);
+  }
+
+  std::unique_ptr<FakeConsulServer> server_;
+  ConsulSourceConfig config_;
+  Recorder recorder_;
+  std::unique_ptr<Source> source_;
+};
+
+TEST_F(ConsulSourceTest, HealthyInstancesBecomeJobTargetsWithConsulSdLabels) {
+  auto a = Instance("api-1", "node1", "10.0.0.1", 8080);
+  a.tags = {"prod", "v2"};
+  a.meta = {{"version", "2.1"}};
+  a.node_meta = {{"rack", "r1"}};
+  ASSERT_TRUE(server_->RegisterService(a).ok());
+  auto b = Instance("api-2", "node2", "10.0.0.2", 8080);
+  b.address = "192.168.0.2";  // the service's own address wins
+  ASSERT_TRUE(server_->RegisterService(b).ok());
+  config_.kv_prefix = "";
+  WatchApi();
+  StartSource();
+  ASSERT_TRUE(WaitForTargets(kApiDoc, {"10.0.0.1:8080", "192.168.0.2:8080"}));
+  auto d = recorder_.Get(kApiDoc);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->job, "api");
+  for (const char* want :
+       {R"("__meta_consul_tags":",prod,v2,")", R"("__meta_consul_health":"passing")",
+        R"("__meta_consul_service_metadata_version":"2.1")",
+        R"("__meta_consul_metadata_rack":"r1")", R"("__meta_consul_dc":"dc1")",
+        R"("__meta_consul_node":"node1")", R"("__meta_consul_service_id":"api-1")",
+        R"("__meta_consul_service_address":"192.168.0.2")",
+        R"("__meta_consul_address":"10.0.0.2")"}) {
+    EXPECT_THAT(d->data, HasSubstr(want));
+  }
+
+  // A failing check takes the instance out (passing_only), recovery brings it back.
+  ASSERT_TRUE(server_->SetHealth("api-1", "critical").ok());
+  EXPECT_TRUE(WaitForTargets(kApiDoc, {"192.168.0.2:8080"}));
+  ASSERT_TRUE(server_->SetHealth("api-1", "passing").ok());
+  EXPECT_TRUE(WaitForTargets(kApiDoc, {"10.0.0.1:8080", "192.168.0.2:8080"}));
+  // Deregistered: the job stays, with no targets.
+  ASSERT_TRUE(server_->DeregisterService("api-1").ok());
+  ASSERT_TRUE(server_->DeregisterService("api-2").ok());
+  EXPECT_TRUE(WaitForTargets(kApiDoc, {}));
+}
+
+TEST_F(ConsulSourceTest, AllInstancesWhenNotPassingOnlyAndTagFilter) {
+  auto a = Instance("api-1", "node1", "10.0.0.1", 80);
+  a.tags = {"prod"};
+  a.status = "critical";
+  ASSERT_TRUE(server_->RegisterService(a).ok());
+  auto b = Instance("api-2", "node2", "10.0.0.2", 80);
+  b.tags = {"canary"};
+  ASSERT_TRUE(server_->RegisterService(b).ok());
+  config_.kv_prefix = "";
+  WatchApi(/*passing_only=*/false, {"prod"});
+  StartSource();
+  ASSERT_TRUE(WaitForTargets(kApiDoc, {"10.0.0.1:80"}));
+  EXPECT_THAT(recorder_.Get(kApiDoc)->data, HasSubstr(R"("__meta_consul_health":"critical")"));
+}
+
+// Blocking queries, not polling: with a 1 s wait, an idle source sends about
+// one request per second per dependency, almost none of them with index 0,
+// over one connection each; wake-ups without a change report nothing.
+TEST_F(ConsulSourceTest, BlockingQueryDiscipline) {
+  server_->PutKV("promconf/a.rules.yml", "# a\n");
+  ASSERT_TRUE(server_->RegisterService(Instance("api-1", "node1", "10.0.0.1", 80)).ok());
+  config_.kv_prefix = "promconf/";
+  WatchApi();
+  StartSource();
+  ASSERT_TRUE(WaitForTargets(kApiDoc, {"10.0.0.1:80"}));
+  const int kv_before = server_->RequestCount("/v1/kv/");
+  const int upserts = recorder_.upserts();
+  const int progress = recorder_.progress();
+  for (int i = 0; i < 5; ++i) {
+    server_->WakeBlockingQueries();
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  absl::SleepFor(absl::Seconds(2));
+  // 5 wake-ups and ~2 wait expiries: a handful, not hundreds.
+  const int kv_requests = server_->RequestCount("/v1/kv/") - kv_before;
+  EXPECT_GE(kv_requests, 3);
+  EXPECT_LE(kv_requests, 15);
+  EXPECT_EQ(recorder_.upserts(), upserts) << "a return without a change must report nothing";
+  EXPECT_GT(recorder_.progress(), progress);
+  EXPECT_LE(server_->RequestsWithIndexZero("/v1/kv/"), 1);
+  EXPECT_LE(server_->RequestsWithIndexZero("/v1/health/"), 1);
+
+  // Changes flow over the same two connections.
+  for (int i = 0; i < 10; ++i) server_->PutKV("promconf/a.rules.yml", absl::StrCat("# a", i, "\n"));
+  EXPECT_TRUE(recorder_.WaitForState(
+      {{"a.rules.yml", "# a9\n"}, {kApiDoc, recorder_.Get(kApiDoc)->data}}, kWait));
+  EXPECT_EQ(server_->ConnectionsSeen(), 2);
+}
+
+TEST_F(ConsulSourceTest, ErrorsKeepTheDocumentsAndRecover) {
+  server_->PutKV("promconf/a.rules.yml", "# a\n");
+  config_.kv_prefix = "promconf/";
+  StartSource();
+  ASSERT_TRUE(recorder_.WaitForState({{"a.rules.yml", "# a\n"}}, kWait));
+  const int errors = recorder_.errors();
+  server_->FailNext(3, 500);
+  server_->WakeBlockingQueries();
+  ASSERT_TRUE(recorder_.WaitForErrors(errors + 3, kWait));
+  EXPECT_THAT(recorder_.last_error(), HasSubstr("HTTP 500"));
+  EXPECT_EQ(recorder_.State(), (std::map<std::string, std::string>{{"a.rules.yml", "# a\n"}}));
+  server_->FailNext(2, 429);
+  server_->WakeBlockingQueries();
+  ASSERT_TRUE(recorder_.WaitForErrors(errors + 5, kWait));
+  server_->PutKV("promconf/b.rules.yml", "# b\n");
+  EXPECT_TRUE(recorder_.WaitForState({{"a.rules.yml", "# a\n"}, {"b.rules.yml", "# b\n"}}, kWait));
+}
+
+TEST_F(ConsulSourceTest, AclTokenFromFileAndItsRotation) {
+  FakeConsulServer::Options options;
+  options.acl_token = "s3cret";
+  StartServer(options);
+  server_->PutKV("promconf/a.rules.yml", "# a\n");
+  TempDir dir;
+  const std::string token_file = dir.path() + "/token";
+  std::ofstream(token_file) << "wrong\n";
+  config_.kv_prefix = "promconf/";
+  config_.token_file = token_file;
+  StartSource(1 << 20, /*wait_sync=*/false);
+  ASSERT_TRUE(recorder_.WaitForErrors(1, kWait));
+  EXPECT_THAT(recorder_.last_error(), HasSubstr("403"));
+  EXPECT_EQ(recorder_.snapshots(), 0);
+  // The token on disk is fixed: picked up without a restart.
+  std::ofstream(token_file) << "s3cret\n";
+  EXPECT_TRUE(recorder_.WaitForState({{"a.rules.yml", "# a\n"}}, kWait));
+}
+
+TEST_F(ConsulSourceTest, UnreadableTokenFileIsAStartError) {
+  config_.kv_prefix = "promconf/";
+  config_.token_file = "/nonexistent/token";
+  SourceContext context;
+  context.name = "consul";
+  auto source = NewConsulSource(context, config_, Tuning());
+  ASSERT_TRUE(source.ok());
+  absl::Status s = (*source)->Start(&recorder_);
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("/nonexistent/token"));
+}
+
+TEST_F(ConsulSourceTest, OversizedValuesAndFolderKeys) {
+  server_->PutKV("promconf/big.rules.yml", std::string(5000, '#'));
+  server_->PutKV("promconf/team/", "");  // a "folder" key, as the Consul UI makes
+  server_->PutKV("promconf/team/x.rules.yml", "# x\n");
+  config_.kv_prefix = "promconf/";
+  StartSource(/*max_document_bytes=*/4096);
+  ASSERT_TRUE(PollUntil([&] { return recorder_.Get("team/x.rules.yml").has_value(); }, kWait));
+  auto big = recorder_.Get("big.rules.yml");
+  ASSERT_TRUE(big.has_value());
+  EXPECT_EQ(big->oversized_bytes, 5000u);
+  EXPECT_FALSE(recorder_.Get("team/").has_value());
+  EXPECT_EQ(recorder_.State().size(), 2u);
+}
+
+TEST_F(ConsulSourceTest, WrongDatacenterIsAnError) {
+  config_.kv_prefix = "promconf/";
+  config_.datacenter = "elsewhere";
+  StartSource(1 << 20, /*wait_sync=*/false);
+  ASSERT_TRUE(recorder_.WaitForErrors(1, kWait));
+  EXPECT_THAT(recorder_.last_error(), HasSubstr("No path to datacenter"));
+}
+
+}  // namespace
+}  // namespace promconf
