@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "rapidjson/document.h"
 
 namespace promconf {
 
@@ -125,12 +126,79 @@ void SourceConformanceTest::ExpectConverged(const char* step) {
                 << "\n  got: " << got << "\n  last error: " << callbacks_.last_error();
 }
 
-#define SKIP_IF_UNIMPLEMENTED(expr)                                             \
-  do {                                                                          \
-    absl::Status _s = (expr);                                                   \
-    if (absl::IsUnimplemented(_s)) GTEST_SKIP() << #expr << " not offered";     \
-    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s;                                \
+#define SKIP_IF_UNIMPLEMENTED(expr)                                         \
+  do {                                                                      \
+    absl::Status _s = (expr);                                               \
+    if (absl::IsUnimplemented(_s)) GTEST_SKIP() << #expr << " not offered"; \
+    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s;                            \
   } while (0)
+
+void DocumentRecorder::OnSnapshot(absl::string_view prefix, std::vector<Document> docs) {
+  {
+    absl::MutexLock lock(&doc_mu_);
+    for (auto it = docs_.begin(); it != docs_.end();) {
+      it = absl::StartsWith(it->first, prefix) ? docs_.erase(it) : std::next(it);
+    }
+    for (const Document& d : docs) docs_[d.name] = d;
+  }
+  RecordingCallbacks::OnSnapshot(prefix, std::move(docs));
+}
+
+void DocumentRecorder::OnUpsert(Document doc) {
+  {
+    absl::MutexLock lock(&doc_mu_);
+    docs_[doc.name] = doc;
+    ++upserts_;
+  }
+  RecordingCallbacks::OnUpsert(std::move(doc));
+}
+
+void DocumentRecorder::OnDelete(absl::string_view name) {
+  {
+    absl::MutexLock lock(&doc_mu_);
+    docs_.erase(std::string(name));
+  }
+  RecordingCallbacks::OnDelete(name);
+}
+
+std::optional<Document> DocumentRecorder::Get(const std::string& name) const {
+  absl::MutexLock lock(&doc_mu_);
+  auto it = docs_.find(name);
+  if (it == docs_.end()) return std::nullopt;
+  return it->second;
+}
+
+int DocumentRecorder::upserts() const {
+  absl::MutexLock lock(&doc_mu_);
+  return upserts_;
+}
+
+bool DocumentRecorder::WaitForTargets(const std::string& name, const std::vector<std::string>& want,
+                                      absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    std::optional<Document> d = Get(name);
+    if (d.has_value() && TargetsOf(d->data) == want) return true;
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
+std::vector<std::string> TargetsOf(const std::string& json) {
+  rapidjson::Document d;
+  d.Parse(json.c_str());
+  if (!d.IsArray()) return {"<not a list: " + json + ">"};
+  std::vector<std::string> out;
+  for (const auto& group : d.GetArray()) {
+    if (!group.IsObject() || !group.HasMember("targets") || !group["targets"].IsArray()) {
+      return {"<not a target group: " + json + ">"};
+    }
+    for (const auto& t : group["targets"].GetArray()) {
+      if (t.IsString()) out.push_back(t.GetString());
+    }
+  }
+  return out;
+}
 
 TEST_P(SourceConformanceTest, InitialSync) {
   Put("a.rules.yml", "groups: []\n");

@@ -12,14 +12,16 @@
 // Fault-injection hooks a backend cannot offer return Unimplemented, which
 // skips that test.
 
-#include "absl/strings/string_view.h"
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "informers/source.h"
@@ -98,6 +100,31 @@ class RecordingCallbacks : public SourceCallbacks {
   int progress_ ABSL_GUARDED_BY(mu_) = 0;
   std::string last_error_ ABSL_GUARDED_BY(mu_);
 };
+
+// RecordingCallbacks that also keeps whole documents (job,
+// oversized_bytes, origin) and counts upserts. Thread-safe.
+class DocumentRecorder : public RecordingCallbacks {
+ public:
+  void OnSnapshot(absl::string_view prefix, std::vector<Document> docs) override;
+  void OnUpsert(Document doc) override;
+  void OnDelete(absl::string_view name) override;
+
+  std::optional<Document> Get(const std::string& name) const;
+  int upserts() const;
+  // Waits (bounded) until document `name` is a file_sd list whose targets
+  // are `want`, in order.
+  bool WaitForTargets(const std::string& name, const std::vector<std::string>& want,
+                      absl::Duration timeout);
+
+ private:
+  mutable absl::Mutex doc_mu_;
+  std::map<std::string, Document> docs_ ABSL_GUARDED_BY(doc_mu_);
+  int upserts_ ABSL_GUARDED_BY(doc_mu_) = 0;
+};
+
+// The targets of a file_sd JSON list, in order ("<not a list: ...>" when it
+// is not one).
+std::vector<std::string> TargetsOf(const std::string& json);
 
 class SourceConformanceTest : public testing::TestWithParam<HarnessFactory> {
  protected:

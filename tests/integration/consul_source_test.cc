@@ -15,7 +15,6 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "rapidjson/document.h"
 #include "tests/conformance/source_conformance.h"
 #include "tests/fakes/child_process.h"
 #include "tests/fakes/consul_server.h"
@@ -28,60 +27,6 @@ using ::testing::HasSubstr;
 
 constexpr absl::Duration kWait = absl::Seconds(20);
 constexpr char kApiDoc[] = "/v1/health/service/api";
-
-// Counts upserts and keeps whole documents (job, oversized_bytes).
-class Recorder : public RecordingCallbacks {
- public:
-  void OnSnapshot(absl::string_view prefix, std::vector<Document> docs) override {
-    {
-      absl::MutexLock lock(&mu_);
-      docs_.clear();
-      for (const Document& d : docs) docs_[d.name] = d;
-    }
-    RecordingCallbacks::OnSnapshot(prefix, std::move(docs));
-  }
-  void OnUpsert(Document doc) override {
-    {
-      absl::MutexLock lock(&mu_);
-      docs_[doc.name] = doc;
-      ++upserts_;
-    }
-    RecordingCallbacks::OnUpsert(std::move(doc));
-  }
-  void OnDelete(absl::string_view name) override {
-    {
-      absl::MutexLock lock(&mu_);
-      docs_.erase(std::string(name));
-    }
-    RecordingCallbacks::OnDelete(name);
-  }
-  std::optional<Document> Get(const std::string& name) const {
-    absl::MutexLock lock(&mu_);
-    auto it = docs_.find(name);
-    if (it == docs_.end()) return std::nullopt;
-    return it->second;
-  }
-  int upserts() const {
-    absl::MutexLock lock(&mu_);
-    return upserts_;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  std::map<std::string, Document> docs_ ABSL_GUARDED_BY(mu_);
-  int upserts_ ABSL_GUARDED_BY(mu_) = 0;
-};
-
-std::vector<std::string> Targets(const std::string& json) {
-  rapidjson::Document d;
-  d.Parse(json.c_str());
-  std::vector<std::string> out;
-  if (!d.IsArray()) return {"<not a list: " + json + ">"};
-  for (const auto& group : d.GetArray()) {
-    for (const auto& t : group["targets"].GetArray()) out.push_back(t.GetString());
-  }
-  return out;
-}
 
 FakeConsulServer::ServiceInstance Instance(const std::string& id, const std::string& node,
                                            const std::string& address, int port) {
@@ -143,17 +88,12 @@ class ConsulSourceTest : public testing::Test {
   }
 
   bool WaitForTargets(const std::string& name, const std::vector<std::string>& want) {
-    return PollUntil(
-        [&] {
-          auto d = recorder_.Get(name);
-          return d.has_value() && Targets(d->data) == want;
-        },
-        kWait);
+    return recorder_.WaitForTargets(name, want, kWait);
   }
 
   std::unique_ptr<FakeConsulServer> server_;
   ConsulSourceConfig config_;
-  Recorder recorder_;
+  DocumentRecorder recorder_;
   std::unique_ptr<Source> source_;
 };
 

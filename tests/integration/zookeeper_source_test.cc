@@ -13,7 +13,6 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "rapidjson/document.h"
 #include "tests/conformance/source_conformance.h"
 #include "tests/fakes/child_process.h"
 #include "tests/fakes/zookeeper_server.h"
@@ -24,55 +23,6 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr absl::Duration kWait = absl::Seconds(20);
-
-// Keeps whole documents (job, oversized_bytes), unlike RecordingCallbacks.
-class DocumentRecorder : public RecordingCallbacks {
- public:
-  void OnSnapshot(absl::string_view prefix, std::vector<Document> docs) override {
-    {
-      absl::MutexLock lock(&mu_);
-      docs_.clear();
-      for (const Document& d : docs) docs_[d.name] = d;
-    }
-    RecordingCallbacks::OnSnapshot(prefix, std::move(docs));
-  }
-  void OnUpsert(Document doc) override {
-    {
-      absl::MutexLock lock(&mu_);
-      docs_[doc.name] = doc;
-    }
-    RecordingCallbacks::OnUpsert(std::move(doc));
-  }
-  void OnDelete(absl::string_view name) override {
-    {
-      absl::MutexLock lock(&mu_);
-      docs_.erase(std::string(name));
-    }
-    RecordingCallbacks::OnDelete(name);
-  }
-  std::optional<Document> Get(const std::string& name) const {
-    absl::MutexLock lock(&mu_);
-    auto it = docs_.find(name);
-    if (it == docs_.end()) return std::nullopt;
-    return it->second;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  std::map<std::string, Document> docs_ ABSL_GUARDED_BY(mu_);
-};
-
-// The targets of a serverset document, in order.
-std::vector<std::string> Targets(const std::string& json) {
-  rapidjson::Document d;
-  d.Parse(json.c_str());
-  std::vector<std::string> out;
-  if (!d.IsArray()) return {"<not a list: " + json + ">"};
-  for (const auto& group : d.GetArray()) {
-    for (const auto& t : group["targets"].GetArray()) out.push_back(t.GetString());
-  }
-  return out;
-}
 
 std::string Member(const std::string& host, int port) {
   return absl::StrCat(R"({"serviceEndpoint":{"host":")", host, R"(","port":)", port,
@@ -111,9 +61,7 @@ class ZookeeperSourceTest : public testing::Test {
     return PollUntil([&] { return pred(recorder_.Get(name)); }, kWait);
   }
   bool WaitForTargets(const std::string& name, const std::vector<std::string>& want) {
-    return WaitForDoc(name, [&](const std::optional<Document>& d) {
-      return d.has_value() && Targets(d->data) == want;
-    });
+    return recorder_.WaitForTargets(name, want, kWait);
   }
 
   std::unique_ptr<ZookeeperServer> server_;
