@@ -238,7 +238,7 @@ struct RenderPipeline {
       : store({"bench"}),
         queue("bench", Clock::Real(), NewDefaultControllerRateLimiter(Clock::Real())),
         health(Clock::Real()),
-        reconciler(&store, OutputOptions{out_dir, "", {}, false, nullptr}),
+        reconciler(&store, OutputOptions{out_dir, "", {}, false, "", nullptr}),
         controller("bench", &queue, &reconciler, Clock::Real()),
         sink("bench", &store, &queue, &health, nullptr),
         callbacks(&sink) {

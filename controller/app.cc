@@ -19,6 +19,7 @@
 #include "rapidjson/writer.h"
 #include "reconcile/controller.h"
 #include "reconcile/output_reconciler.h"
+#include "reconcile/promtool.h"
 #include "reconcile/reloader.h"
 #include "reconcile/workqueue.h"
 #include "reconcile/workqueue_metrics.h"
@@ -155,7 +156,7 @@ std::vector<std::string> SourceNames(const Config& config) {
 class AppImpl final : public App {
  public:
   AppImpl(const Config& config, const AppOptions& options, Metrics* metrics,
-          std::unique_ptr<Reloader> reloader)
+          std::unique_ptr<Reloader> reloader, std::string promtool)
       : config_(config),
         options_(options),
         clock_(Clock::Real()),
@@ -164,7 +165,8 @@ class AppImpl final : public App {
         queue_metrics_(metrics, "promconf"),
         queue_("promconf", clock_, NewDefaultControllerRateLimiter(clock_), &queue_metrics_),
         output_(&store_, OutputOptions{config.output.dir, config.output.base_config,
-                                       ToValidationOptions(config), options.dry_run, nullptr}),
+                                       ToValidationOptions(config), options.dry_run,
+                                       std::move(promtool), nullptr}),
         reloader_(std::move(reloader)),
         render_(&output_, &queue_, &health_, metrics, reloader_->enabled() && !options.dry_run),
         observer_(metrics),
@@ -325,7 +327,18 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const Config& config, const App
   ro.timeout = config.reload.timeout;
   ASSIGN_OR_RETURN(std::unique_ptr<Reloader> reloader,
                    Reloader::Create(std::move(ro), Clock::Real(), metrics));
-  auto app = std::make_unique<AppImpl>(config, options, metrics, std::move(reloader));
+  // validation.promtool: auto uses promtool when it is installed, always
+  // insists on it.
+  std::string promtool;
+  if (config.validation.promtool != PromtoolMode::kNever) promtool = FindPromtool();
+  if (config.validation.promtool == PromtoolMode::kAlways && promtool.empty()) {
+    return absl::FailedPreconditionError(
+        "validation.promtool is \"always\" but there is no promtool on $PATH");
+  }
+  LOG_INFO("rule fragments checked by promtool",
+           {{"promtool", promtool.empty() ? "(none)" : promtool}});
+  auto app = std::make_unique<AppImpl>(config, options, metrics, std::move(reloader),
+                                       std::move(promtool));
   RETURN_IF_ERROR(app->CreateSources());
   return app;
 }

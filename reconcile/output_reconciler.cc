@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "reconcile/promtool.h"
 #include "reconcile/renderer.h"
 #include "util/log.h"
 #include "util/status_macros.h"
@@ -215,18 +216,23 @@ ReconcileResult OutputReconciler::Reconcile(const std::string& /*key*/) {
   source_names_.clear();
   for (auto& [key, e] : entries_) e.seen = false;
 
+  for (const StoreSnapshot::Source& src : snap->sources) {
+    source_names_.push_back(src.name);
+    for (const auto& stored : src.docs) {
+      Entry& e = entries_[Key(src.name, stored->doc.name)];
+      e.seen = true;
+      ParseEntry(src.name, stored, &e, &report);
+    }
+  }
+  CheckPendingWithPromtool();
   RenderInput input;
   input.base_config = base;
   int source_index = 0;
   for (const StoreSnapshot::Source& src : snap->sources) {
-    source_names_.push_back(src.name);
     for (const auto& stored : src.docs) {
-      const Document& doc = stored->doc;
-      Entry& e = entries_[Key(src.name, doc.name)];
-      e.seen = true;
-      ParseEntry(src.name, stored, &e, &report);
+      const Entry& e = entries_[Key(src.name, stored->doc.name)];
       if (e.accepted) {
-        input.fragments.push_back({source_index, src.name, doc.name, e.accepted.get()});
+        input.fragments.push_back({source_index, src.name, stored->doc.name, e.accepted.get()});
       }
     }
     ++source_index;
@@ -324,7 +330,12 @@ void OutputReconciler::ParseEntry(const std::string& source,
       ParseFragment(source, doc, options_.validation, &ferr,
                     std::shared_ptr<const std::string>(stored, &stored->doc.data));
   if (frag.ok()) {
-    e->accepted = std::make_shared<const Fragment>(*std::move(frag));
+    auto candidate = std::make_shared<const Fragment>(*std::move(frag));
+    if (!options_.promtool.empty() && candidate->kind == FragmentKind::kRules) {
+      promtool_pending_.emplace_back(Key(source, doc.name), std::move(candidate));
+      return;
+    }
+    e->accepted = std::move(candidate);
     e->parse_error.clear();
   } else {
     e->parse_error = std::string(frag.status().message());
@@ -335,6 +346,44 @@ void OutputReconciler::ParseEntry(const std::string& source,
                                    {"key", ferr.key},
                                    {"reason", ferr.reason},
                                    {"kept_last_accepted", e->accepted != nullptr}});
+  }
+}
+
+void OutputReconciler::CheckPendingWithPromtool() {
+  if (promtool_pending_.empty()) return;
+  std::vector<std::pair<Key, std::shared_ptr<const Fragment>>> pending;
+  pending.swap(promtool_pending_);
+  // A few hundred files per promtool process keeps the command line short.
+  constexpr size_t kBatch = 256;
+  for (size_t start = 0; start < pending.size(); start += kBatch) {
+    const size_t end = std::min(pending.size(), start + kBatch);
+    std::vector<absl::string_view> files;
+    for (size_t i = start; i < end; ++i) files.push_back(pending[i].second->output_bytes());
+    absl::StatusOr<std::vector<std::string>> verdicts =
+        PromtoolCheckRules(options_.promtool, files);
+    if (!verdicts.ok()) {
+      LOG_WARN("promtool could not check rule fragments",
+               {{"promtool", options_.promtool}, {"err", verdicts.status().message()}});
+    }
+    for (size_t i = start; i < end; ++i) {
+      const auto& [key, candidate] = pending[i];
+      auto it = entries_.find(key);
+      if (it == entries_.end()) continue;
+      Entry& e = it->second;
+      const std::string verdict =
+          verdicts.ok() ? (*verdicts)[i - start]
+                        : absl::StrCat("could not be checked: ", verdicts.status().message());
+      if (verdict.empty()) {
+        e.accepted = candidate;
+        e.parse_error.clear();
+        continue;
+      }
+      e.parse_error = absl::StrCat(key.first, ": ", key.second, ": promtool: ", verdict);
+      LOG_WARN("fragment rejected", {{"source", key.first},
+                                     {"document", key.second},
+                                     {"reason", absl::StrCat("promtool: ", verdict)},
+                                     {"kept_last_accepted", e.accepted != nullptr}});
+    }
   }
 }
 
@@ -412,16 +461,23 @@ absl::Status OutputReconciler::ApplyModified(const StoreSnapshot& snap,
   };
   std::vector<Changed> changed;
   changed.reserve(mods.size());
-  bool same = true;
+  std::vector<std::shared_ptr<const Fragment>> before;
+  before.reserve(mods.size());
   for (const Modified& m : mods) {
     const std::string& source = snap.sources[m.source].name;
     auto it = entries_.find(Key(source, (*m.stored)->doc.name));
     if (it == entries_.end()) return absl::OkStatus();
     Entry& e = it->second;
-    std::shared_ptr<const Fragment> before = e.accepted;
+    before.push_back(e.accepted);
     ParseEntry(source, *m.stored, &e, report);
-    same = same && SameClaims(before.get(), e.accepted.get());
-    changed.push_back({&m, &e, before != e.accepted});
+    changed.push_back({&m, &e, false});
+  }
+  CheckPendingWithPromtool();
+  bool same = true;
+  for (size_t i = 0; i < changed.size(); ++i) {
+    const Entry& e = *changed[i].entry;
+    same = same && SameClaims(before[i].get(), e.accepted.get());
+    changed[i].new_fragment = before[i] != e.accepted;
   }
   if (!same) return absl::OkStatus();  // ownership may move: full render
 

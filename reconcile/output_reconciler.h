@@ -42,6 +42,10 @@ struct OutputOptions {
   ValidationOptions validation;
   // Write nothing; LastReport().diff says what would change.
   bool dry_run = false;
+  // promtool's path: rule fragments promconf accepts are also checked by
+  // `promtool check rules` (PromQL, templates), in one batch per reconcile.
+  // Empty: not checked.
+  std::string promtool;
   Filesystem* fs = nullptr;  // nullptr: RealFilesystem()
 };
 
@@ -117,6 +121,8 @@ class OutputReconciler : public Reconciler {
   // Re-parses `stored` into `e` when its version is new.
   void ParseEntry(const std::string& source, const std::shared_ptr<const StoredDocument>& stored,
                   Entry* e, ReconcileReport* report);
+  // Runs promtool over promtool_pending_ and applies its verdicts.
+  void CheckPendingWithPromtool();
   FragmentStatus MakeStatus(const std::string& source, const std::string& document,
                             const Entry& e) const;
   static void CountStatus(const FragmentStatus& s, int delta, ReconcileReport* report);
@@ -141,6 +147,9 @@ class OutputReconciler : public Reconciler {
   // Only touched by Reconcile() (one caller at a time).
   AtomicFileWriter writer_;
   absl::flat_hash_map<Key, Entry> entries_;
+  // Rule fragments parsed in this reconcile that wait for promtool's verdict
+  // before they replace their entry's accepted version.
+  std::vector<std::pair<Key, std::shared_ptr<const Fragment>>> promtool_pending_;
   std::vector<std::string> source_names_;
   uint64_t last_generation_ = 0;
   // The snapshot of the last successful sync.

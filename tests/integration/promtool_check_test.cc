@@ -18,6 +18,8 @@
 #include "tests/fakes/temp_dir.h"
 #include "informers/document_store.h"
 #include "reconcile/output_reconciler.h"
+#include "reconcile/promtool.h"
+#include "gmock/gmock.h"
 
 namespace promconf {
 namespace {
@@ -114,6 +116,79 @@ TEST(PromtoolCheckTest, NamespaceEnforcedOutputsLoad) {
   EXPECT_EQ(r.LastReport().accepted["scrape"], 1);
   std::string output;
   EXPECT_EQ(RunPromtool(o.dir + "/prometheus.yml", &output), 0) << output;
+}
+
+// validation.promtool: promtool as a second opinion on rule fragments.
+
+const char kGoodRule[] = "groups:\n- name: g\n  rules:\n  - record: a:b\n    expr: up\n";
+const char kBadPromQL[] = "groups:\n- name: g\n  rules:\n  - record: a:b\n    expr: sum(up\n";
+const char kBadTemplate[] =
+    "groups:\n- name: g\n  rules:\n  - alert: X\n    expr: up == 0\n"
+    "    labels: {severity: \"{{ $x }\"}\n";
+
+TEST(PromtoolRulesTest, OneProcessGivesEachFileItsVerdict) {
+  const std::string promtool = FindPromtool();
+  if (promtool.empty()) GTEST_SKIP() << "promtool not installed";
+  auto verdicts = PromtoolCheckRules(promtool, {kBadPromQL, kGoodRule, kBadTemplate});
+  ASSERT_TRUE(verdicts.ok()) << verdicts.status();
+  ASSERT_EQ(verdicts->size(), 3u);
+  EXPECT_THAT((*verdicts)[0], ::testing::HasSubstr("5:11: group \"g\", rule 1, \"a:b\": could not parse expression"));
+  EXPECT_EQ((*verdicts)[1], "");
+  EXPECT_THAT((*verdicts)[2], ::testing::HasSubstr("undefined variable \"$x\""));
+  // The temp file's name is not part of the message.
+  EXPECT_THAT((*verdicts)[0], ::testing::Not(::testing::HasSubstr("promconf-promtool")));
+}
+
+TEST(PromtoolRulesTest, APromtoolThatCannotRunIsAnError) {
+  auto verdicts = PromtoolCheckRules("/nonexistent/promtool", {kGoodRule});
+  EXPECT_FALSE(verdicts.ok());
+  auto none = PromtoolCheckRules("/nonexistent/promtool", {});
+  ASSERT_TRUE(none.ok());  // nothing to check: nothing run
+  EXPECT_TRUE(none->empty());
+}
+
+// The PromQL promconf's own validation cannot judge: promtool rejects it,
+// the other fragments still land, and a fragment that turns bad keeps its
+// last accepted version in the output (full render, then the incremental
+// path for a changed document).
+TEST(PromtoolRulesTest, ReconcilerRejectsWhatPromtoolRejects) {
+  const std::string promtool = FindPromtool();
+  if (promtool.empty()) GTEST_SKIP() << "promtool not installed";
+  DocumentStore store({"local"});
+  auto put = [&](const std::string& name, const std::string& data) {
+    Document d;
+    d.name = name;
+    d.data = data;
+    store.Upsert("local", d);
+  };
+  put("good.rules.yml", kGoodRule);
+  put("bad.rules.yml", kBadPromQL);
+  put("later.rules.yml", kGoodRule);
+  TempDir dir;
+  OutputOptions o;
+  o.dir = dir.path();
+  o.promtool = promtool;
+  OutputReconciler r(&store, o);
+  ASSERT_TRUE(r.Reconcile("render").status.ok());
+  EXPECT_EQ(r.LastReport().accepted["rules"], 2);
+  EXPECT_EQ(r.LastReport().rejected["rules"], 1);
+  EXPECT_TRUE(fs::exists(dir.path() + "/rules/local_good.yml"));
+  EXPECT_FALSE(fs::exists(dir.path() + "/rules/local_bad.yml"));
+  std::string bad_error;
+  for (const FragmentStatus& st : r.FragmentStatuses()) {
+    if (st.document == "bad.rules.yml") bad_error = st.error;
+  }
+  EXPECT_THAT(bad_error, ::testing::HasSubstr("local: bad.rules.yml: promtool: 5:11:"));
+
+  // An accepted fragment turns bad: its last accepted version stays.
+  put("later.rules.yml", kBadTemplate);
+  ASSERT_TRUE(r.Reconcile("render").status.ok());
+  EXPECT_EQ(ReadAll(dir.path() + "/rules/local_later.yml"), kGoodRule);
+  EXPECT_EQ(r.LastReport().rejected["rules"], 2);
+  // And is fixed.
+  put("bad.rules.yml", kGoodRule);
+  ASSERT_TRUE(r.Reconcile("render").status.ok());
+  EXPECT_TRUE(fs::exists(dir.path() + "/rules/local_bad.yml"));
 }
 
 }  // namespace

@@ -1,0 +1,141 @@
+#include "reconcile/promtool.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+
+extern char** environ;
+
+namespace promconf {
+namespace {
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A directory removed with everything in it on scope exit.
+struct ScratchDir {
+  std::string path;
+  ~ScratchDir() {
+    std::error_code ignored;
+    if (!path.empty()) std::filesystem::remove_all(path, ignored);
+  }
+};
+
+}  // namespace
+
+std::string FindPromtool() {
+  const char* path = getenv("PATH");
+  for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "/usr/bin:/bin", ':')) {
+    if (dir.empty()) continue;
+    std::string candidate = absl::StrCat(dir, "/promtool");
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+absl::StatusOr<std::vector<std::string>> PromtoolCheckRules(
+    const std::string& promtool, const std::vector<absl::string_view>& files,
+    absl::Duration timeout) {
+  std::vector<std::string> verdicts(files.size());
+  if (files.empty()) return verdicts;
+  std::string tmpl = (std::filesystem::temp_directory_path() / "promconf-promtool.XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    return absl::UnavailableError(absl::StrCat("promtool: cannot make a temp dir: ", strerror(errno)));
+  }
+  ScratchDir dir{tmpl};
+  std::vector<std::string> names;
+  std::vector<std::string> args = {promtool, "check", "rules", "--lint=none"};
+  for (size_t i = 0; i < files.size(); ++i) {
+    names.push_back(absl::StrCat(dir.path, "/f", i, ".yml"));
+    std::ofstream out(names.back(), std::ios::binary);
+    out.write(files[i].data(), static_cast<std::streamsize>(files[i].size()));
+    if (!out) return absl::UnavailableError(absl::StrCat("promtool: cannot write ", names.back()));
+    args.push_back(names.back());
+  }
+  const std::string out_path = dir.path + "/stdout", err_path = dir.path + "/stderr";
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, promtool.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    return absl::UnavailableError(absl::StrCat("promtool: cannot run ", promtool, ": ", strerror(rc)));
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  int status = 0;
+  for (;;) {
+    pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR) {
+      return absl::InternalError(absl::StrCat("promtool: waitpid: ", strerror(errno)));
+    }
+    if (absl::Now() >= deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return absl::DeadlineExceededError(absl::StrCat(
+          "promtool: no verdict on ", files.size(), " rule files within ", absl::FormatDuration(timeout)));
+    }
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  const std::string out = ReadAll(out_path), err = ReadAll(err_path);
+  if (code != 0 && code != 1) {
+    return absl::UnavailableError(absl::StrCat("promtool exited with ", code, ": ",
+                                               absl::StripAsciiWhitespace(err.substr(0, 500))));
+  }
+  // stdout: "Checking F" then "  SUCCESS: ..." for each file that passed;
+  // stderr: "F: <message>" lines for each problem.
+  std::vector<bool> passed(files.size(), false);
+  int current = -1;
+  for (absl::string_view line : absl::StrSplit(out, '\n')) {
+    if (absl::ConsumePrefix(&line, "Checking ")) {
+      current = -1;
+      for (size_t i = 0; i < names.size(); ++i) {
+        if (line == names[i]) current = static_cast<int>(i);
+      }
+    } else if (current >= 0 && absl::StartsWith(absl::StripLeadingAsciiWhitespace(line), "SUCCESS")) {
+      passed[current] = true;
+    }
+  }
+  for (absl::string_view line : absl::StrSplit(err, '\n')) {
+    for (size_t i = 0; i < names.size(); ++i) {
+      absl::string_view rest = line;
+      if (!absl::ConsumePrefix(&rest, names[i]) || !absl::ConsumePrefix(&rest, ": ")) continue;
+      if (!verdicts[i].empty()) verdicts[i].append("; ");
+      verdicts[i].append(rest.data(), rest.size());
+      break;
+    }
+  }
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (!passed[i] && verdicts[i].empty()) verdicts[i] = "promtool rejected the file (no details)";
+    if (passed[i]) verdicts[i].clear();
+  }
+  return verdicts;
+}
+
+}  // namespace promconf
