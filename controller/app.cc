@@ -13,6 +13,7 @@
 #include "informers/kubernetes/kubernetes_source.h"
 #include "informers/zookeeper/zookeeper_source.h"
 #include "informers/source.h"
+#include "controller/rejection_events.h"
 #include "controller/source_sink.h"
 #include "metrics/metrics.h"
 #include "rapidjson/stringbuffer.h"
@@ -92,9 +93,9 @@ class SourceMetricsAdapter final : public SourceMetricsSink {
 class RenderReconciler final : public Reconciler {
  public:
   RenderReconciler(OutputReconciler* output, WorkQueue* queue, HealthTracker* health,
-                   Metrics* metrics, bool reload_enabled)
+                   Metrics* metrics, bool reload_enabled, RejectionEvents* events)
       : output_(output), queue_(queue), health_(health), metrics_(metrics),
-        reload_enabled_(reload_enabled) {}
+        reload_enabled_(reload_enabled), events_(events) {}
 
   ReconcileResult Reconcile(const std::string& key) override {
     // Not synced yet: the last source's first snapshot queues "render" again.
@@ -110,6 +111,9 @@ class RenderReconciler final : public Reconciler {
       metrics_->SetFragments(kind, "accepted", count(report.accepted));
       metrics_->SetFragments(kind, "rejected", count(report.rejected));
     }
+    int rejected = 0;
+    for (const auto& [kind, n] : report.rejected) rejected += n;
+    if (events_->Interested(rejected)) events_->Observe(output_->FragmentStatuses());
     const uint64_t writes = output_->writes();
     for (; writes_seen_ < writes; ++writes_seen_) metrics_->IncOutputWrites();
     // The first render always reloads: what Prometheus loaded before
@@ -129,6 +133,7 @@ class RenderReconciler final : public Reconciler {
   HealthTracker* const health_;
   Metrics* const metrics_;
   const bool reload_enabled_;
+  RejectionEvents* const events_;
   // Only touched by Reconcile (one worker at a time per key).
   uint64_t writes_seen_ = 0;
   bool rendered_once_ = false;
@@ -168,7 +173,8 @@ class AppImpl final : public App {
                                        ToValidationOptions(config), options.dry_run,
                                        std::move(promtool), nullptr}),
         reloader_(std::move(reloader)),
-        render_(&output_, &queue_, &health_, metrics, reloader_->enabled() && !options.dry_run),
+        render_(&output_, &queue_, &health_, metrics, reloader_->enabled() && !options.dry_run,
+                &events_),
         observer_(metrics),
         controller_("promconf", &queue_, &mux_, clock_, &observer_),
         source_metrics_(metrics, clock_) {
@@ -186,6 +192,13 @@ class AppImpl final : public App {
       context.clock = clock_;
       context.max_document_bytes = config_.validation.max_fragment_bytes;
       ASSIGN_OR_RETURN(std::unique_ptr<Source> source, NewSource(context, sc));
+      const auto* kube = std::get_if<KubernetesSourceConfig>(&sc.backend);
+      if (kube != nullptr && !options_.dry_run) {
+        // Rejections become Events on the ConfigMap, through the source's
+        // own credentials.
+        ASSIGN_OR_RETURN(std::shared_ptr<KubeCredentials> credentials, KubeCredentialsFor(*kube));
+        events_.AddSource(sc.name, std::make_unique<KubeEventRecorder>(std::move(credentials)));
+      }
       health_.AddSource(sc.name, source->progress_deadline(), source->SyncPrefixes());
       source_metrics_.AddSource(sc.name, sc.type());
       sinks_.push_back(
@@ -302,6 +315,7 @@ class AppImpl final : public App {
   WorkQueue queue_;
   OutputReconciler output_;
   std::unique_ptr<Reloader> reloader_;
+  RejectionEvents events_;
   RenderReconciler render_;
   ReconcilerMux mux_;
   ReconcileMetricsObserver observer_;

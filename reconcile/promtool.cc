@@ -58,7 +58,8 @@ absl::StatusOr<std::vector<std::string>> PromtoolCheckRules(
   if (files.empty()) return verdicts;
   std::string tmpl = (std::filesystem::temp_directory_path() / "promconf-promtool.XXXXXX").string();
   if (mkdtemp(tmpl.data()) == nullptr) {
-    return absl::UnavailableError(absl::StrCat("promtool: cannot make a temp dir: ", strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("promtool: cannot make a temp dir: ", strerror(errno)));
   }
   ScratchDir dir{tmpl};
   std::vector<std::string> names;
@@ -75,8 +76,10 @@ absl::StatusOr<std::vector<std::string>> PromtoolCheckRules(
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -84,7 +87,8 @@ absl::StatusOr<std::vector<std::string>> PromtoolCheckRules(
   int rc = posix_spawn(&pid, promtool.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
-    return absl::UnavailableError(absl::StrCat("promtool: cannot run ", promtool, ": ", strerror(rc)));
+    return absl::UnavailableError(
+        absl::StrCat("promtool: cannot run ", promtool, ": ", strerror(rc)));
   }
   const absl::Time deadline = absl::Now() + timeout;
   int status = 0;
@@ -97,8 +101,9 @@ absl::StatusOr<std::vector<std::string>> PromtoolCheckRules(
     if (absl::Now() >= deadline) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
-      return absl::DeadlineExceededError(absl::StrCat(
-          "promtool: no verdict on ", files.size(), " rule files within ", absl::FormatDuration(timeout)));
+      return absl::DeadlineExceededError(absl::StrCat("promtool: no verdict on ", files.size(),
+                                                      " rule files within ",
+                                                      absl::FormatDuration(timeout)));
     }
     absl::SleepFor(absl::Milliseconds(2));
   }
@@ -118,7 +123,8 @@ absl::StatusOr<std::vector<std::string>> PromtoolCheckRules(
       for (size_t i = 0; i < names.size(); ++i) {
         if (line == names[i]) current = static_cast<int>(i);
       }
-    } else if (current >= 0 && absl::StartsWith(absl::StripLeadingAsciiWhitespace(line), "SUCCESS")) {
+    } else if (current >= 0 &&
+               absl::StartsWith(absl::StripLeadingAsciiWhitespace(line), "SUCCESS")) {
       passed[current] = true;
     }
   }

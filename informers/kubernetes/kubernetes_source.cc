@@ -188,6 +188,15 @@ class KubernetesSource : public Source, public ReflectorSink {
 
 }  // namespace
 
+absl::StatusOr<std::shared_ptr<KubeCredentials>> KubeCredentialsFor(
+    const KubernetesSourceConfig& config, const KubernetesSourceTuning& tuning, Clock* clock) {
+  absl::StatusOr<KubeRestConfig> rest = config.kubeconfig.empty()
+                                            ? InClusterConfig(tuning.in_cluster)
+                                            : LoadKubeconfig(config.kubeconfig, config.context);
+  if (!rest.ok()) return rest.status();
+  return std::make_shared<KubeCredentials>(*std::move(rest), tuning.token_refresh, clock);
+}
+
 absl::StatusOr<std::unique_ptr<Source>> NewKubernetesSource(const SourceContext& context,
                                                             const KubernetesSourceConfig& config,
                                                             KubernetesSourceTuning tuning) {
@@ -204,17 +213,15 @@ absl::StatusOr<std::unique_ptr<Source>> NewKubernetesSource(const SourceContext&
   if (tuning.watch_timeout_max <= tuning.watch_timeout_min) {
     tuning.watch_timeout_max = tuning.watch_timeout_min + absl::Seconds(1);
   }
-  absl::StatusOr<KubeRestConfig> rest = config.kubeconfig.empty()
-                                            ? InClusterConfig(tuning.in_cluster)
-                                            : LoadKubeconfig(config.kubeconfig, config.context);
-  if (!rest.ok()) {
-    return absl::Status(rest.status().code(), absl::StrCat("kubernetes source \"", context.name,
-                                                           "\": ", rest.status().message()));
+  absl::StatusOr<std::shared_ptr<KubeCredentials>> credentials =
+      KubeCredentialsFor(config, tuning, context.clock);
+  if (!credentials.ok()) {
+    return absl::Status(credentials.status().code(),
+                        absl::StrCat("kubernetes source \"", context.name,
+                                     "\": ", credentials.status().message()));
   }
-  auto credentials =
-      std::make_shared<KubeCredentials>(*std::move(rest), tuning.token_refresh, context.clock);
   return std::unique_ptr<Source>(
-      std::make_unique<KubernetesSource>(context, config, tuning, std::move(credentials)));
+      std::make_unique<KubernetesSource>(context, config, tuning, *std::move(credentials)));
 }
 
 }  // namespace promconf

@@ -74,6 +74,12 @@ struct KubernetesSourceTuning {
   uint64_t seed = 0;
 };
 
+// The credentials a kubernetes source block names (its kubeconfig, or the
+// in-cluster service account), for other clients of that cluster (Events).
+absl::StatusOr<std::shared_ptr<KubeCredentials>> KubeCredentialsFor(
+    const KubernetesSourceConfig& config, const KubernetesSourceTuning& tuning = {},
+    Clock* clock = Clock::Real());
+
 absl::StatusOr<std::unique_ptr<Source>> NewKubernetesSource(const SourceContext& context,
                                                             const KubernetesSourceConfig& config,
                                                             KubernetesSourceTuning tuning = {});

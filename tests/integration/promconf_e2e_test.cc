@@ -335,6 +335,25 @@ TEST_F(PromconfE2ETest, KubectlApplyReachesPrometheus) {
     return HasRule(p, "team_a:kube2") && !HasRule(p, "team_a:kube");
   }).ok()) << daemon.Log();
 
+  // A bad rules key: rejected, and the team sees why where it looks, in
+  // `kubectl get events` on its namespace.
+  WriteFile(dir_ / "bad.yml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: broken-rules\n"
+            "  namespace: team-a\n  labels:\n    promconf.io/fragment: \"true\"\n"
+            "data:\n  bad.rules.yml: |\n    groups:\n    - name: x\n      rules:\n"
+            "      - record: team_a:bad\n        expr: sum(up\n");
+  applied = kubectl({"apply", "-f", (dir_ / "bad.yml").string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  ChildProcess::Result events;
+  EXPECT_TRUE(WaitUntil([&] {
+    events = kubectl({"get", "events", "-n", "team-a", "-o",
+                      "jsonpath={range .items[*]}{.reason} {.involvedObject.name}: "
+                      "{.message}{\"\\n\"}{end}"});
+    return events.exit_code == 0 && absl::StrContains(events.out, "FragmentRejected broken-rules");
+  })) << events.out << events.err << daemon.Log();
+  EXPECT_THAT(events.out, HasSubstr("team-a/broken-rules/bad.rules.yml"));
+  EXPECT_TRUE(HasRule(p, "team_a:kube2"));
+
   // The label no longer matches: the fragment leaves the output.
   WriteFile(dir_ / "cm.yml", manifest("team_a:kube2", "false"));
   applied = kubectl({"apply", "-f", (dir_ / "cm.yml").string()});

@@ -1,0 +1,30 @@
+#include "controller/rejection_events.h"
+
+namespace promconf {
+
+void RejectionEvents::AddSource(const std::string& source,
+                                std::unique_ptr<KubeEventRecorder> recorder) {
+  recorders_[source] = std::move(recorder);
+}
+
+void RejectionEvents::Observe(const std::vector<FragmentStatus>& statuses) {
+  std::map<std::pair<std::string, std::string>, std::string> now;
+  for (const FragmentStatus& s : statuses) {
+    if (s.status != "rejected") continue;
+    auto recorder = recorders_.find(s.source);
+    if (recorder == recorders_.end()) continue;
+    auto key = std::make_pair(s.source, s.document);
+    now[key] = s.error;
+    auto before = reported_.find(key);
+    if (before != reported_.end() && before->second == s.error) continue;
+    KubeEvent e;
+    if (!KubeObjectOfDocument(s.document, &e.ns, &e.kind, &e.name)) continue;
+    e.reason = "FragmentRejected";
+    e.message = absl::StrCat("promconf rejected ", s.document,
+                             " (the last accepted version, if any, stays in use): ", s.error);
+    recorder->second->Warn(std::move(e));
+  }
+  reported_ = std::move(now);
+}
+
+}  // namespace promconf
