@@ -58,16 +58,23 @@ absl::StatusOr<std::unique_ptr<EtcdServer>> EtcdServer::Start(Options options) {
   s->root_dir_ = tmpl;
   s->data_dir_ = s->root_dir_ + "/data";
   s->log_file_ = s->root_dir_ + "/etcd.log";
-  s->client_port_ = PickFreeLoopbackPort();
-  s->peer_port_ = PickFreeLoopbackPort();
-  if (s->client_port_ == 0 || s->peer_port_ == 0) return absl::InternalError("no free port");
   absl::MutexLock lock(&s->mu_);
   TlsOptions tls;
   tls.ca_file = s->options_.ca_file;
   tls.cert_file = s->options_.client_cert_file;
   tls.key_file = s->options_.client_key_file;
   s->client_ = std::make_unique<HttpClient>(tls);
-  RETURN_IF_ERROR(s->Launch());
+  // A free port can be taken between probing and etcd binding it (other
+  // tests run in parallel): try a few.
+  for (int attempt = 0;; ++attempt) {
+    s->client_port_ = PickFreeLoopbackPort();
+    s->peer_port_ = PickFreeLoopbackPort();
+    if (s->client_port_ == 0 || s->peer_port_ == 0) return absl::InternalError("no free port");
+    absl::Status st = s->Launch();
+    if (st.ok()) break;
+    if (attempt < 3 && absl::StrContains(st.message(), "address already in use")) continue;
+    return st;
+  }
   return s;
 }
 

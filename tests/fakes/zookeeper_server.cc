@@ -19,6 +19,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -256,18 +257,27 @@ absl::StatusOr<std::unique_ptr<ZookeeperServer>> ZookeeperServer::Start(Options 
   s->data_dir_ = s->root_dir_ + "/data";
   s->config_file_ = s->root_dir_ + "/zoo.cfg";
   s->log_file_ = s->root_dir_ + "/zookeeper.log";
-  s->port_ = PickFreeLoopbackPort();
-  s->quorum_port_ = PickFreeLoopbackPort();
-  s->election_port_ = PickFreeLoopbackPort();
-  if (s->port_ == 0 || s->quorum_port_ == 0 || s->election_port_ == 0) {
-    return absl::InternalError("no free port");
+  absl::MutexLock lock(&s->mu_);
+  // A free port can be taken between probing and the JVM binding it (other
+  // tests run in parallel): try a few.
+  for (int attempt = 0;; ++attempt) {
+    s->port_ = PickFreeLoopbackPort();
+    s->quorum_port_ = PickFreeLoopbackPort();
+    s->election_port_ = PickFreeLoopbackPort();
+    if (s->port_ == 0 || s->quorum_port_ == 0 || s->election_port_ == 0) {
+      return absl::InternalError("no free port");
+    }
+    RETURN_IF_ERROR(s->WriteConfig());
+    absl::Status st = s->Launch();
+    if (st.ok()) break;
+    s->KillLocked(SIGKILL);  // one that bound nothing may still be running
+    if (attempt < 3 &&
+        absl::StrContains(absl::AsciiStrToLower(st.message()), "address already in use")) {
+      continue;
+    }
+    return st;
   }
-  RETURN_IF_ERROR(s->WriteConfig());
-  {
-    absl::MutexLock lock(&s->mu_);
-    RETURN_IF_ERROR(s->Launch());
-    RETURN_IF_ERROR(s->OpenWriterLocked());
-  }
+  RETURN_IF_ERROR(s->OpenWriterLocked());
   return s;
 }
 

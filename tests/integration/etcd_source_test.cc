@@ -136,7 +136,7 @@ class EtcdSourceTest : public testing::Test {
 };
 
 TEST_F(EtcdSourceTest, InitialSyncPagesThroughPrefixOnly) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServer());
   for (int i = 0; i < 10; ++i) Put(absl::StrCat("team-", i, ".rules.yml"), absl::StrCat("# ", i));
   Put("nested/dir/x.scrape.yml", "job_name: x\n");
   // Neighbours of the prefix must not leak in.
@@ -152,7 +152,7 @@ TEST_F(EtcdSourceTest, InitialSyncPagesThroughPrefixOnly) {
 }
 
 TEST_F(EtcdSourceTest, PutAndDelete) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServer());
   Put("a.rules.yml", "a");
   StartSource();
   ExpectMatchesEtcd("initial");
@@ -174,7 +174,7 @@ TEST_F(EtcdSourceTest, PutAndDelete) {
 }
 
 TEST_F(EtcdSourceTest, ThousandRapidPutsEndInEtcdsState) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServer());
   StartSource();
   ASSERT_TRUE(callbacks_.WaitForSnapshots(1, kConverge));
   for (int i = 0; i < 1000; ++i) {
@@ -186,7 +186,7 @@ TEST_F(EtcdSourceTest, ThousandRapidPutsEndInEtcdsState) {
 }
 
 TEST_F(EtcdSourceTest, WatchDroppedWhileWritesContinue) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServer());
   StartSource();
   ASSERT_TRUE(callbacks_.WaitForSnapshots(1, kConverge));
   std::atomic<bool> done{false};
@@ -212,7 +212,7 @@ TEST_F(EtcdSourceTest, WatchDroppedWhileWritesContinue) {
 }
 
 TEST_F(EtcdSourceTest, CompactionWhileDisconnectedRelists) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServer());
   Put("a.rules.yml", "a");
   Put("b.rules.yml", "b");
   StartSource();
@@ -234,7 +234,7 @@ TEST_F(EtcdSourceTest, CompactionWhileDisconnectedRelists) {
 }
 
 TEST_F(EtcdSourceTest, KilledAndRestarted) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServer());
   Put("a.rules.yml", "a");
   StartSource();
   ExpectMatchesEtcd("initial");
@@ -248,7 +248,7 @@ TEST_F(EtcdSourceTest, KilledAndRestarted) {
 }
 
 TEST_F(EtcdSourceTest, ServerBackAtLowerRevisionRelists) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServer());
   for (int i = 0; i < 10; ++i) Put(absl::StrCat("old", i, ".rules.yml"), "x");
   StartSource();
   ExpectMatchesEtcd("initial");
@@ -264,7 +264,7 @@ TEST_F(EtcdSourceTest, ServerBackAtLowerRevisionRelists) {
 TEST_F(EtcdSourceTest, AuthWithTokenRefresh) {
   EtcdServer::Options options;
   options.auth_token_ttl_seconds = 1;
-  StartServer(options);
+  ASSERT_NO_FATAL_FAILURE(StartServer(options));
   ASSERT_TRUE(server_->Etcdctl({"user", "add", "root:s3cret"}).ok());
   ASSERT_TRUE(server_->Etcdctl({"auth", "enable"}).ok());
   server_->SetCredentials("root", "s3cret");
@@ -286,7 +286,7 @@ TEST_F(EtcdSourceTest, AuthWithTokenRefresh) {
 }
 
 TEST_F(EtcdSourceTest, WrongPasswordIsReportedAndRetried) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServer());
   ASSERT_TRUE(server_->Etcdctl({"user", "add", "root:s3cret"}).ok());
   ASSERT_TRUE(server_->Etcdctl({"auth", "enable"}).ok());
   server_->SetCredentials("root", "s3cret");
@@ -323,7 +323,7 @@ TEST_F(EtcdSourceTest, TlsWithClientCertificates) {
   options.key_file = d + "/server.key";
   options.client_cert_file = d + "/client.crt";
   options.client_key_file = d + "/client.key";
-  StartServer(options);
+  ASSERT_NO_FATAL_FAILURE(StartServer(options));
   ASSERT_EQ(server_->endpoint().rfind("https://", 0), 0u);
   Put("a.rules.yml", "a");
   EtcdSourceConfig config;
@@ -340,7 +340,7 @@ TEST_F(EtcdSourceTest, TlsWithClientCertificates) {
 }
 
 TEST_F(EtcdSourceTest, FailsOverToTheNextEndpoint) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServer());
   Put("a.rules.yml", "a");
   EtcdSourceConfig config;
   // A port nothing listens on (an etcd that was there and is gone).
