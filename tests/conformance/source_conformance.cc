@@ -257,7 +257,9 @@ TEST_P(SourceConformanceTest, HistoryTooOldRelistsWithoutPhantoms) {
   Delete("a.rules.yml");
   Put("c.rules.yml", "# c\n");
   ExpectConverged("after re-list");
-  EXPECT_GT(callbacks_.snapshots(), snapshots) << "expected a re-list (a new snapshot)";
+  // A live watch may show the changes before it breaks: wait for the re-list.
+  EXPECT_TRUE(callbacks_.WaitForSnapshots(snapshots + 1, harness_->ConvergeTimeout()))
+      << "expected a re-list (a new snapshot)";
   Put("d.rules.yml", "# d\n");
   ExpectConverged("watching again after re-list");
 }

@@ -188,8 +188,10 @@ TEST_F(KubeSourceTest, ExpiredMidWatchRelistsConsistentlyWithoutPhantoms) {
   ASSERT_TRUE(fake_->DeleteConfigMap("ns", "a").ok());
   Apply("ns", "c", {{"c.rules.yml", "C"}});
   Expire();
+  // The open watch may deliver the delete and the add before the drop, so
+  // the state can be right before the re-list: wait for the re-list itself.
+  EXPECT_TRUE(callbacks_.WaitForSnapshots(snapshots + 1, kWait)) << "expected a re-list";
   ExpectState({{"ns/b/b.rules.yml", "B"}, {"ns/c/c.rules.yml", "C"}}, "after re-list");
-  EXPECT_GT(callbacks_.snapshots(), snapshots);
   // Re-lists after the first are consistent reads (no resourceVersion).
   const auto lists = Requests("GET /api/v1/configmaps?labelSelector=");
   ASSERT_GE(lists.size(), 2u);
