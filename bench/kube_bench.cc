@@ -231,6 +231,13 @@ class BenchCallbacks : public SourceCallbacks {
   std::string last_error_ ABSL_GUARDED_BY(mu_);
 };
 
+// Default validation, no promtool, no base config.
+OutputOptions OutputsIn(const std::string& dir) {
+  OutputOptions o;
+  o.dir = dir;
+  return o;
+}
+
 // The daemon's path from a source to files on disk: store, SourceSink, the
 // work queue with one controller worker, the OutputReconciler (reload off).
 struct RenderPipeline {
@@ -238,7 +245,7 @@ struct RenderPipeline {
       : store({"bench"}),
         queue("bench", Clock::Real(), NewDefaultControllerRateLimiter(Clock::Real())),
         health(Clock::Real()),
-        reconciler(&store, OutputOptions{out_dir, "", {}, false, "", nullptr}),
+        reconciler(&store, OutputsIn(out_dir)),
         controller("bench", &queue, &reconciler, Clock::Real()),
         sink("bench", &store, &queue, &health, nullptr),
         callbacks(&sink) {
