@@ -1,18 +1,20 @@
-// put -> rendered file latency through the etcd source (issue #4 item 4).
+// put -> rendered file latency through the KV-style sources: etcd (issue
+// #4 item 4), ZooKeeper and Consul.
 //
-// A real etcd (tests/fakes/etcd_server.h), the etcd source, the document
-// store, the work queue with one controller worker and the OutputReconciler
-// writing a real output dir; reload is off (no reloader is wired). Each
-// iteration puts a new version of one rule fragment (50 other fragments sit
-// beside it) and waits until the rendered rules file on disk holds it.
-// Printed per iteration:
-//   put rpc      : the etcd put itself (etcd's own WAL fsync is in here)
+// The backend (a real etcd or ZooKeeper from Debian, the fake Consul), its
+// source, the document store, the work queue with one controller worker and
+// the OutputReconciler writing a real output dir; reload is off (no reloader
+// is wired). Each iteration puts a new version of one rule fragment (50 other
+// fragments sit beside it) and waits until the rendered rules file on disk
+// holds it. Printed per backend:
+//   put rpc      : the backend's write itself (etcd's and ZooKeeper's own
+//                  log fsync is in here)
 //   put->upsert  : from before the put until the source's OnUpsert callback
 //   put->file    : from before the put until the rendered file has the new
 //                  content (what a user waits for; target p99 <= 10 ms)
 //   ack->file    : from the put's acknowledgement until the file (promconf's
 //                  share: watch delivery + reconcile + atomic write + fsync)
-// Usage: etcd_bench [iterations=300]
+// Usage: source_latency_bench [iterations=300] [etcd|zookeeper|consul|all]
 
 #include <sys/stat.h>
 
@@ -22,6 +24,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -31,21 +35,88 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "informers/document_store.h"
+#include "informers/consul/consul_source.h"
 #include "informers/etcd/etcd_source.h"
+#include "informers/zookeeper/zookeeper_source.h"
 #include "reconcile/controller.h"
 #include "reconcile/fragment.h"
 #include "reconcile/output_reconciler.h"
 #include "reconcile/workqueue.h"
 #include "controller/health.h"
 #include "controller/source_sink.h"
+#include "tests/fakes/consul_server.h"
 #include "tests/fakes/etcd_server.h"
+#include "tests/fakes/zookeeper_server.h"
 #include "util/log.h"
 
 namespace promconf {
 namespace {
 
-constexpr char kPrefix[] = "/promconf/";
-constexpr char kSource[] = "etcd";
+// One backend: its server, a writer, and a source pointed at it.
+struct Backend {
+  std::string name;
+  std::string version;  // for the table's heading
+  std::function<absl::Status(const std::string& doc, const std::string& data)> put;
+  std::function<absl::StatusOr<std::unique_ptr<Source>>(const SourceContext&)> source;
+  std::shared_ptr<void> server;  // keeps it alive
+  // Pause between iterations. Consul's source sends at most one request per
+  // 100 ms per dependency (no busy loop on a server that answers at once), so
+  // back-to-back puts coalesce: its bench spaces them to time one change.
+  absl::Duration spacing = absl::ZeroDuration();
+};
+
+absl::StatusOr<Backend> StartEtcd() {
+  auto server = EtcdServer::Start();
+  if (!server.ok()) return server.status();
+  std::shared_ptr<EtcdServer> s = std::move(*server);
+  Backend b{"etcd", "etcd 3.4", nullptr, nullptr, s};
+  b.put = [s](const std::string& doc, const std::string& data) {
+    return s->Put("/promconf/" + doc, data);
+  };
+  b.source = [s](const SourceContext& context) {
+    EtcdSourceConfig config;
+    config.endpoints = {s->endpoint()};
+    config.prefix = "/promconf/";
+    return NewEtcdSource(context, config);
+  };
+  return b;
+}
+
+absl::StatusOr<Backend> StartZookeeper() {
+  auto server = ZookeeperServer::Start();
+  if (!server.ok()) return server.status();
+  std::shared_ptr<ZookeeperServer> s = std::move(*server);
+  Backend b{"zookeeper", "ZooKeeper 3.8", nullptr, nullptr, s};
+  b.put = [s](const std::string& doc, const std::string& data) {
+    return s->Put("/promconf/" + doc, data);
+  };
+  b.source = [s](const SourceContext& context) {
+    ZookeeperSourceConfig config;
+    config.servers = {s->address()};
+    config.paths = {"/promconf"};
+    return NewZookeeperSource(context, config);
+  };
+  return b;
+}
+
+absl::StatusOr<Backend> StartConsul() {
+  auto server = FakeConsulServer::Start({});
+  if (!server.ok()) return server.status();
+  std::shared_ptr<FakeConsulServer> s = std::move(*server);
+  Backend b{"consul", "fake Consul, puts 120 ms apart", nullptr, nullptr, s,
+            absl::Milliseconds(120)};
+  b.put = [s](const std::string& doc, const std::string& data) {
+    s->PutKV("promconf/" + doc, data);
+    return absl::OkStatus();
+  };
+  b.source = [s](const SourceContext& context) {
+    ConsulSourceConfig config;
+    config.address = s->address();
+    config.kv_prefix = "promconf/";
+    return NewConsulSource(context, config);
+  };
+  return b;
+}
 
 // Wraps the daemon's own SourceSink (store, render key, health) and notes
 // when the watched document's upsert arrived.
@@ -112,21 +183,15 @@ Stats Summarize(std::vector<double> ms) {
   return {pct(0.50), pct(0.99), ms.back(), sum / ms.size()};
 }
 
-int Main(int argc, char** argv) {
-  const int iterations = argc > 1 ? std::max(1, std::atoi(argv[1])) : 300;
-  SetLogLevel(LogLevel::kWarn);
-  auto server = EtcdServer::Start();
-  if (!server.ok()) {
-    std::fprintf(stderr, "etcd: %s\n", server.status().ToString().c_str());
-    return 1;
-  }
-  char tmpl[] = "/tmp/promconf-etcd-bench-XXXXXX";
+int Run(const Backend& backend, int iterations) {
+  const std::string kSource = backend.name;
+  char tmpl[] = "/tmp/promconf-source-bench-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return 1;
   const std::string out_dir = tmpl;
 
   for (int i = 0; i < 50; ++i) {
-    (void)(*server)->Put(absl::StrCat(kPrefix, "team-", i, ".rules.yml"),
-                         absl::StrCat("groups:\n- name: team-", i, "\n  rules: []\n"));
+    (void)backend.put(absl::StrCat("team-", i, ".rules.yml"),
+                      absl::StrCat("groups:\n- name: team-", i, "\n  rules: []\n"));
   }
 
   DocumentStore store({kSource});
@@ -143,10 +208,7 @@ int Main(int argc, char** argv) {
 
   SourceContext context;
   context.name = kSource;
-  EtcdSourceConfig config;
-  config.endpoints = {(*server)->endpoint()};
-  config.prefix = kPrefix;
-  auto source = NewEtcdSource(context, config);
+  auto source = backend.source(context);
   if (!source.ok() || !(*source)->Start(&sink).ok()) return 1;
   if (!sink.WaitForSnapshot(absl::Seconds(30))) {
     std::fprintf(stderr, "no initial snapshot\n");
@@ -158,10 +220,11 @@ int Main(int argc, char** argv) {
   std::vector<double> rpc, upsert, to_file, ack_to_file;
   int timeouts = 0;
   for (int i = -20; i < iterations; ++i) {  // 20 warm-up rounds
+    if (backend.spacing > absl::ZeroDuration()) absl::SleepFor(backend.spacing);
     const std::string marker = absl::StrCat("bench-", i + 100000);
     const std::string data = absl::StrCat("groups:\n- name: ", marker, "\n  rules: []\n");
     const absl::Time t0 = absl::Now();
-    if (!(*server)->Put(kPrefix + doc, data).ok()) return 1;
+    if (!backend.put(doc, data).ok()) return 1;
     const absl::Time acked = absl::Now();
     absl::Time seen = absl::InfinitePast();
     const absl::Time deadline = t0 + absl::Seconds(10);
@@ -185,8 +248,9 @@ int Main(int argc, char** argv) {
   (*source)->Stop();
   controller.Stop();
 
-  std::printf("etcd_bench: put -> rendered rules file on disk (etcd 3.4, loopback, reload off,\n"
-              "1 controller worker, 51 fragments; file polled every 100us)\n");
+  std::printf("\n%s: put -> rendered rules file on disk (%s, loopback, reload off,\n"
+              "1 controller worker, 51 fragments; file polled every 100us)\n",
+              backend.name.c_str(), backend.version.c_str());
   std::printf("%-14s %7s %9s %9s %9s %9s\n", "measure", "count", "p50 ms", "p99 ms", "max ms",
               "mean ms");
   auto row = [](const char* name, const std::vector<double>& v) {
@@ -202,6 +266,26 @@ int Main(int argc, char** argv) {
   std::error_code ec;
   std::filesystem::remove_all(out_dir, ec);
   return timeouts == 0 ? 0 : 1;
+}
+
+int Main(int argc, char** argv) {
+  const int iterations = argc > 1 ? std::max(1, std::atoi(argv[1])) : 300;
+  const std::string which = argc > 2 ? argv[2] : "all";
+  SetLogLevel(LogLevel::kWarn);
+  const std::vector<std::pair<std::string, std::function<absl::StatusOr<Backend>()>>> all = {
+      {"etcd", StartEtcd}, {"zookeeper", StartZookeeper}, {"consul", StartConsul}};
+  int rc = 0;
+  for (const auto& [name, start] : all) {
+    if (which != "all" && which != name) continue;
+    absl::StatusOr<Backend> backend = start();
+    if (!backend.ok()) {
+      std::fprintf(stderr, "%s: %s\n", name.c_str(), backend.status().ToString().c_str());
+      rc = 1;
+      continue;
+    }
+    rc |= Run(*backend, iterations);
+  }
+  return rc;
 }
 
 }  // namespace
