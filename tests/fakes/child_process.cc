@@ -23,8 +23,7 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::stri
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
+  posix_spawn_file_actions_addopen(&fa, 1, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (stderr_path == stdout_path) {
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
   } else {
@@ -85,8 +84,8 @@ void ChildProcess::Kill() {
 std::string ChildProcess::out() const { return ReadWholeFile(out_path_); }
 std::string ChildProcess::err() const { return ReadWholeFile(err_path_); }
 
-ChildProcess::Result ChildProcess::Run(const std::vector<std::string>& argv,
-                                       const std::string& dir, absl::Duration timeout,
+ChildProcess::Result ChildProcess::Run(const std::vector<std::string>& argv, const std::string& dir,
+                                       absl::Duration timeout,
                                        const std::vector<std::string>& env) {
   ChildProcess child(argv, dir + "/run.stdout", dir + "/run.stderr", env);
   Result r;
@@ -103,6 +102,22 @@ bool PollUntil(const std::function<bool()>& done, absl::Duration timeout) {
     absl::SleepFor(absl::Milliseconds(50));
   }
   return done();
+}
+
+void SignalAndReap(pid_t pid, int sig, absl::Duration grace) {
+  if (pid <= 0) return;
+  kill(pid, SIGCONT);
+  kill(pid, sig);
+  int status = 0;
+  const absl::Time deadline = absl::Now() + grace;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (absl::Now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
 }
 
 int PickFreeLoopbackPort() {

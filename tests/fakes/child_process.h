@@ -54,6 +54,10 @@ class ChildProcess {
 // Bounded polling for integration tests: true as soon as `done` holds.
 bool PollUntil(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(30));
 
+// Sends `sig` to `pid` (SIGCONT first: a stopped process acts on nothing but
+// SIGKILL) and reaps it; SIGKILL when it is still there after `grace`.
+void SignalAndReap(pid_t pid, int sig, absl::Duration grace = absl::Seconds(10));
+
 // A port free on 127.0.0.1 right now (for processes that take a port flag).
 int PickFreeLoopbackPort();
 

@@ -437,22 +437,8 @@ absl::Status ZookeeperServer::WaitServing() {
 }
 
 void ZookeeperServer::KillLocked(int sig) {
-  const pid_t pid = pid_.load();
-  if (pid <= 0) return;
-  // A stopped process acts on nothing but SIGKILL until it is continued.
-  kill(pid, SIGCONT);
-  kill(pid, sig);
-  int status = 0;
   // Bounded: SIGTERM gets 10 s before SIGKILL.
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (waitpid(pid, &status, WNOHANG) == 0) {
-    if (absl::Now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      break;
-    }
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  SignalAndReap(pid_.load(), sig);
   pid_ = -1;
 }
 
