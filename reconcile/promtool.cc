@@ -10,25 +10,18 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "util/file.h"
 
 extern char** environ;
 
 namespace promconf {
 namespace {
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // A directory removed with everything in it on scope exit.
 struct ScratchDir {
@@ -108,7 +101,8 @@ absl::StatusOr<std::vector<std::string>> PromtoolCheckRules(
     absl::SleepFor(absl::Milliseconds(2));
   }
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  const std::string out = ReadAll(out_path), err = ReadAll(err_path);
+  const std::string out = ReadSmallFile(out_path, "promtool output").value_or(""),
+                    err = ReadSmallFile(err_path, "promtool output").value_or("");
   if (code != 0 && code != 1) {
     return absl::UnavailableError(absl::StrCat("promtool exited with ", code, ": ",
                                                absl::StripAsciiWhitespace(err.substr(0, 500))));

@@ -1,8 +1,6 @@
 #include "informers/consul/consul_source.h"
 
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -19,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "informers/consul/consul_protocol.h"
 #include "util/backoff.h"
+#include "util/file.h"
 #include "util/http_client.h"
 #include "util/log.h"
 
@@ -26,13 +25,8 @@ namespace promconf {
 namespace {
 
 absl::StatusOr<std::string> ReadToken(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return absl::FailedPreconditionError(absl::StrCat("consul: cannot read token_file ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string token = ss.str();
-  absl::StripAsciiWhitespace(&token);
+  absl::StatusOr<std::string> token = ReadSmallFile(path, "token_file", "consul: ");
+  if (token.ok()) absl::StripAsciiWhitespace(&*token);
   return token;
 }
 

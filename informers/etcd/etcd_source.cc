@@ -1,7 +1,5 @@
 #include "informers/etcd/etcd_source.h"
 
-#include <fstream>
-#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -13,20 +11,13 @@
 #include "absl/strings/strip.h"
 #include "informers/etcd/etcd_protocol.h"
 #include "util/backoff.h"
+#include "util/file.h"
 #include "util/http_client.h"
 #include "util/log.h"
 #include "util/status_macros.h"
 
 namespace promconf {
 namespace {
-
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::FailedPreconditionError(absl::StrCat("etcd: cannot read ", what, " ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 TlsOptions ToTlsOptions(const TlsConfig& c) {
   TlsOptions t;
@@ -196,7 +187,8 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
   }
 
   absl::Status Authenticate() {
-    ASSIGN_OR_RETURN(std::string password, ReadSmallFile(config_.password_file, "password_file"));
+    ASSIGN_OR_RETURN(std::string password,
+                     ReadSmallFile(config_.password_file, "password_file", "etcd: "));
     absl::StripTrailingAsciiWhitespace(&password);
     HttpRequest req = NewRequest("/v3/auth/authenticate",
                                  EtcdAuthRequestBody(config_.username, password));
@@ -418,7 +410,7 @@ absl::StatusOr<std::unique_ptr<Source>> NewEtcdSource(const SourceContext& conte
   for (const std::string* f : {&config.password_file, &config.tls.ca_file, &config.tls.cert_file,
                                &config.tls.key_file}) {
     if (f->empty()) continue;
-    auto content = ReadSmallFile(*f, "file");
+    auto content = ReadSmallFile(*f, "file", "etcd: ");
     if (!content.ok()) return absl::InvalidArgumentError(absl::StrCat(where, ": ", content.status().message()));
   }
   if (tuning.page_size <= 0) tuning.page_size = 500;

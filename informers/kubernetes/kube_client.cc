@@ -1,30 +1,19 @@
 #include "informers/kubernetes/kube_client.h"
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "informers/kubernetes/kube_objects.h"
+#include "util/file.h"
 #include "util/status_macros.h"
 #include "yaml-cpp/yaml.h"
 
 namespace promconf {
 
 namespace {
-
-absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::FailedPreconditionError(absl::StrCat("cannot read ", what, " ", path));
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string Resolve(const std::string& base_dir, const std::string& path) {
   if (path.empty() || path[0] == '/' || base_dir.empty()) return path;
@@ -157,11 +146,11 @@ absl::StatusOr<KubeRestConfig> InClusterConfig(const InClusterPaths& paths) {
   if (absl::StrContains(host, ':') && host[0] != '[') host = absl::StrCat("[", host, "]");
   config.server = absl::StrCat("https://", host, ":", port);
   config.token_file = paths.token_file;
-  ASSIGN_OR_RETURN(std::string token, ReadFile(paths.token_file, "service account token"));
+  ASSIGN_OR_RETURN(std::string token, ReadSmallFile(paths.token_file, "service account token"));
   (void)token;
-  ASSIGN_OR_RETURN(std::string ca, ReadFile(paths.ca_file, "service account CA"));
+  ASSIGN_OR_RETURN(std::string ca, ReadSmallFile(paths.ca_file, "service account CA"));
   config.tls.ca_pem = std::move(ca);
-  auto ns = ReadFile(paths.namespace_file, "service account namespace");
+  auto ns = ReadSmallFile(paths.namespace_file, "service account namespace");
   if (ns.ok()) config.default_namespace = std::string(absl::StripAsciiWhitespace(*ns));
   return config;
 }
@@ -176,7 +165,7 @@ absl::StatusOr<KubeRestConfig> ParseKubeconfig(absl::string_view yaml, const std
 }
 
 absl::StatusOr<KubeRestConfig> LoadKubeconfig(const std::string& path, const std::string& context) {
-  ASSIGN_OR_RETURN(std::string text, ReadFile(path, "kubeconfig"));
+  ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path, "kubeconfig"));
   return ParseKubeconfig(text, path, context);
 }
 
@@ -189,7 +178,7 @@ absl::StatusOr<std::string> KubeCredentials::Token() {
   absl::MutexLock lock(&mu_);
   const absl::Time now = clock_->Now();
   if (now - read_at_ < refresh_interval_) return token_;
-  auto text = ReadFile(config_.token_file, "token file");
+  auto text = ReadSmallFile(config_.token_file, "token file");
   if (!text.ok()) {
     if (token_.empty()) return text.status();
     return token_;  // keep the last good token; retry on the next call
