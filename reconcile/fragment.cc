@@ -566,15 +566,6 @@ std::string NamespaceOf(absl::string_view source, absl::string_view doc_name,
   return std::string(doc_name.substr(0, slash));
 }
 
-std::string Describe(absl::string_view source, absl::string_view name, const FragmentError& e) {
-  std::string msg = absl::StrCat(source, ": ", absl::CHexEscape(name.substr(0, 256)),
-                                 name.size() > 256 ? "..." : "");
-  if (e.line > 0) absl::StrAppend(&msg, ": line ", e.line);
-  if (!e.key.empty()) absl::StrAppend(&msg, ": key \"", e.key, "\"");
-  absl::StrAppend(&msg, ": ", e.reason);
-  return msg;
-}
-
 // Counts the documents of a stream (and where the second starts) without
 // building them.
 class DocumentCounter : public YAML::EventHandler {
@@ -612,6 +603,15 @@ bool FlowNestingTooDeep(absl::string_view data) {
 }
 
 }  // namespace
+
+std::string Describe(absl::string_view source, absl::string_view name, const FragmentError& e) {
+  std::string msg = absl::StrCat(source, ": ", absl::CHexEscape(name.substr(0, 256)),
+                                 name.size() > 256 ? "..." : "");
+  if (e.line > 0) absl::StrAppend(&msg, ": line ", e.line);
+  if (!e.key.empty()) absl::StrAppend(&msg, ": key \"", e.key, "\"");
+  absl::StrAppend(&msg, ": ", e.reason);
+  return msg;
+}
 
 absl::string_view FragmentKindName(FragmentKind kind) {
   switch (kind) {

@@ -76,6 +76,11 @@ struct FragmentError {
   std::string reason;
 };
 
+// "<source>: <document>: line N: key K: reason" (the document name escaped
+// and cut at 256 bytes; line and key only when set): how every rejection
+// names its fragment.
+std::string Describe(absl::string_view source, absl::string_view name, const FragmentError& e);
+
 // Parses and validates one document. On error returns InvalidArgument with
 // "<source>: <document>: line N: key K: reason" and fills *error if given.
 // `shared_data`, when given, holds exactly doc.data: a rule file copied

@@ -378,7 +378,7 @@ void OutputReconciler::CheckPendingWithPromtool() {
         e.parse_error.clear();
         continue;
       }
-      e.parse_error = absl::StrCat(key.first, ": ", key.second, ": promtool: ", verdict);
+      e.parse_error = Describe(key.first, key.second, {0, "", absl::StrCat("promtool: ", verdict)});
       LOG_WARN("fragment rejected", {{"source", key.first},
                                      {"document", key.second},
                                      {"reason", absl::StrCat("promtool: ", verdict)},
