@@ -139,18 +139,6 @@ class RenderReconciler final : public Reconciler {
   bool rendered_once_ = false;
 };
 
-ValidationOptions ToValidationOptions(const Config& config) {
-  ValidationOptions v;
-  v.max_fragment_bytes = config.validation.max_fragment_bytes;
-  v.enforce_namespace_label = config.validation.enforce_namespace_label;
-  v.job_name_prefix = config.validation.job_name_prefix;
-  for (const SourceConfig& s : config.sources) {
-    if (std::holds_alternative<KubernetesSourceConfig>(s.backend)) {
-      v.namespaced_sources.insert(s.name);
-    }
-  }
-  return v;
-}
 
 std::vector<std::string> SourceNames(const Config& config) {
   std::vector<std::string> names;
@@ -329,6 +317,19 @@ class AppImpl final : public App {
 };
 
 }  // namespace
+
+ValidationOptions ToValidationOptions(const Config& config) {
+  ValidationOptions v;
+  v.max_fragment_bytes = config.validation.max_fragment_bytes;
+  v.enforce_namespace_label = config.validation.enforce_namespace_label;
+  v.job_name_prefix = config.validation.job_name_prefix;
+  for (const SourceConfig& s : config.sources) {
+    if (std::holds_alternative<KubernetesSourceConfig>(s.backend)) {
+      v.namespaced_sources.insert(s.name);
+    }
+  }
+  return v;
+}
 
 absl::StatusOr<std::unique_ptr<App>> App::Create(const Config& config, const AppOptions& options,
                                                  Metrics* metrics) {
