@@ -10,7 +10,7 @@
 #include "rapidjson/document.h"
 #include "util/http_client.h"  // UrlEncode
 
-namespace promconf {
+namespace promconf::consul {
 namespace {
 
 std::string Str(const rapidjson::Value& o, const char* key) {
@@ -180,4 +180,4 @@ std::string ConsulTargetGroups(std::vector<ConsulServiceEntry> entries,
   return TargetGroupsJson(groups);
 }
 
-}  // namespace promconf
+}  // namespace promconf::consul

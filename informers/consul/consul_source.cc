@@ -21,7 +21,7 @@
 #include "util/http_client.h"
 #include "util/log.h"
 
-namespace promconf {
+namespace promconf::consul {
 namespace {
 
 absl::StatusOr<std::string> ReadToken(const std::string& path) {
@@ -348,4 +348,4 @@ absl::StatusOr<std::unique_ptr<Source>> NewConsulSource(const SourceContext& con
   return std::make_unique<ConsulSource>(context, config, tuning);
 }
 
-}  // namespace promconf
+}  // namespace promconf::consul

@@ -13,10 +13,11 @@
 #include "util/backoff.h"
 #include "util/file.h"
 #include "util/http_client.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/status_macros.h"
 
-namespace promconf {
+namespace promconf::etcd {
 namespace {
 
 TlsOptions ToTlsOptions(const TlsConfig& c) {
@@ -298,7 +299,7 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
   absl::Status HandleWatchObject(const std::string& object) {
     ASSIGN_OR_RETURN(EtcdWatchResponse w, ParseEtcdWatchResponse(object));
     if (w.is_error) {
-      std::string body = absl::StrCat("{\"error\":", JsonQuote(w.error.message),
+      std::string body = absl::StrCat("{\"error\":", JsonString(w.error.message),
                                       ",\"code\":", w.error.grpc_code, "}");
       absl::Status s = EtcdErrorStatus(200, body, "etcd watch");
       if (absl::IsOutOfRange(s)) need_relist_ = true;
@@ -420,4 +421,4 @@ absl::StatusOr<std::unique_ptr<Source>> NewEtcdSource(const SourceContext& conte
   return std::unique_ptr<Source>(new EtcdSource(context, config, tuning));
 }
 
-}  // namespace promconf
+}  // namespace promconf::etcd

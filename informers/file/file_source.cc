@@ -31,7 +31,7 @@
 #include "absl/time/time.h"
 #include "util/log.h"
 
-namespace promconf {
+namespace promconf::file {
 namespace {
 
 // How long a path's events must be quiet before it is read: coalesces the
@@ -768,4 +768,4 @@ absl::StatusOr<std::unique_ptr<Source>> NewFileSource(const SourceContext& conte
   return std::unique_ptr<Source>(new FileSource(context, config.paths));
 }
 
-}  // namespace promconf
+}  // namespace promconf::file

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "util/status_macros.h"
 
-namespace promconf {
+namespace promconf::zk {
 
 ZnodeReader::ZnodeReader(zhandle_t* zh, size_t max_bytes) : zh_(zh), buf_(max_bytes + 1) {}
 
@@ -200,4 +200,4 @@ void TreeCache::Remove(const std::string& path, std::vector<std::string>* change
   if (k != kids.end() && *k == path.substr(slash + 1)) kids.erase(k);
 }
 
-}  // namespace promconf
+}  // namespace promconf::zk

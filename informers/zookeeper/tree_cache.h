@@ -17,7 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
-namespace promconf {
+namespace promconf::zk {
 
 struct ZNode {
   std::string data;                   // empty when larger than the read buffer (see size)
@@ -82,4 +82,4 @@ class TreeCache {
   std::map<std::string, ZNode> nodes_;
 };
 
-}  // namespace promconf
+}  // namespace promconf::zk

@@ -19,9 +19,10 @@
 #include "absl/time/clock.h"
 #include "informers/zookeeper/serverset.h"
 #include "informers/zookeeper/tree_cache.h"
+#include "util/dropped.h"
 #include "util/log.h"
 
-namespace promconf {
+namespace promconf::zk {
 namespace {
 
 // The client library's own log lines (connection attempts, ...): debug
@@ -345,6 +346,7 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
     if (skipped > 0) {
       LOG_WARN("zookeeper: serverset members skipped (data does not parse)",
                {{"source", context_.name}, {"path", t.serverset->path}, {"skipped", skipped}});
+      CountDropped(kDroppedMembers, skipped);
     }
     return doc;
   }
@@ -395,4 +397,4 @@ absl::StatusOr<std::unique_ptr<Source>> NewZookeeperSource(const SourceContext& 
   return std::make_unique<ZookeeperSource>(context, config);
 }
 
-}  // namespace promconf
+}  // namespace promconf::zk

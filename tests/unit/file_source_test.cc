@@ -130,7 +130,7 @@ class FileSourceTest : public testing::Test {
     context.name = "files";
     FileSourceConfig config;
     config.paths = std::move(paths);
-    auto source = NewFileSource(context, config);
+    auto source = file::NewFileSource(context, config);
     ASSERT_TRUE(source.ok()) << source.status();
     source_ = std::move(*source);
     ASSERT_TRUE(source_->Start(&cb_).ok());
@@ -151,10 +151,10 @@ class FileSourceTest : public testing::Test {
 };
 
 TEST(FileSourceFactoryTest, RejectsEmptyPaths) {
-  EXPECT_FALSE(NewFileSource(SourceContext{}, FileSourceConfig{}).ok());
+  EXPECT_FALSE(file::NewFileSource(SourceContext{}, FileSourceConfig{}).ok());
   FileSourceConfig config;
   config.paths = {""};
-  EXPECT_FALSE(NewFileSource(SourceContext{}, config).ok());
+  EXPECT_FALSE(file::NewFileSource(SourceContext{}, config).ok());
 }
 
 TEST_F(FileSourceTest, InitialSyncOfNestedDirectoriesSkipsHiddenAndEditorFiles) {
@@ -548,7 +548,7 @@ TEST_F(FileSourceTest, StopIsPromptIdempotentAndFinal) {
 TEST_F(FileSourceTest, StopWithoutStart) {
   FileSourceConfig config;
   config.paths = {root_};
-  auto source = NewFileSource(SourceContext{}, config);
+  auto source = file::NewFileSource(SourceContext{}, config);
   ASSERT_TRUE(source.ok());
   (*source)->Stop();
   (*source)->Stop();
