@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "informers/consul/consul_protocol.h"
 #include "util/backoff.h"
+#include "util/dropped.h"
 #include "util/file.h"
 #include "util/http_client.h"
 #include "util/log.h"
@@ -210,6 +211,13 @@ class ConsulSource final : public Source {
         // The prefix itself and "folder" keys are not documents.
         if (e.key.size() <= config_.kv_prefix.size() || absl::EndsWith(e.key, "/") ||
             !absl::StartsWith(e.key, config_.kv_prefix)) {
+          continue;
+        }
+        // Not a fragment's name: dropped here, never stored.
+        if (!IsFragmentName(absl::string_view(e.key).substr(config_.kv_prefix.size()))) {
+          LOG_DEBUG("consul: not a fragment name; dropped",
+                    {{"source", context_.name}, {"key", e.key}});
+          CountDropped(kDroppedNonFragmentDocuments);
           continue;
         }
         Document d;

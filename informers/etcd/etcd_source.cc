@@ -11,6 +11,7 @@
 #include "absl/strings/strip.h"
 #include "informers/etcd/etcd_protocol.h"
 #include "util/backoff.h"
+#include "util/dropped.h"
 #include "util/file.h"
 #include "util/http_client.h"
 #include "util/json.h"
@@ -219,6 +220,15 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
     return key.size() > config_.prefix.size() && absl::StartsWith(key, config_.prefix);
   }
 
+  // A key below the prefix whose name is not a fragment's is dropped here,
+  // never stored (tenants could park megabytes under any other name).
+  bool IsFragmentKey(const std::string& key) const {
+    if (IsFragmentName(absl::string_view(key).substr(config_.prefix.size()))) return true;
+    LOG_DEBUG("etcd: not a fragment name; dropped", {{"source", context_.name}, {"key", key}});
+    CountDropped(kDroppedNonFragmentDocuments);
+    return false;
+  }
+
   // Pages through the prefix at one revision (the first page's) and reports
   // the complete set.
   absl::Status List() {
@@ -246,7 +256,7 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
       for (EtcdKeyValue& kv : page.kvs) {
         if (!UnderPrefix(kv.key)) continue;
         key = kv.key;
-        docs.push_back(MakeDocument(std::move(kv)));
+        if (IsFragmentKey(kv.key)) docs.push_back(MakeDocument(std::move(kv)));
       }
       if (!page.more || page.kvs.empty()) break;
       key.push_back('\0');
@@ -351,8 +361,9 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
       max_rev = std::max(max_rev, ev.kv.mod_revision);
       if (!UnderPrefix(ev.kv.key)) continue;
       if (ev.is_delete) {
+        if (!IsFragmentName(absl::string_view(ev.kv.key).substr(config_.prefix.size()))) continue;
         callbacks_->OnDelete(absl::string_view(ev.kv.key).substr(config_.prefix.size()));
-      } else {
+      } else if (IsFragmentKey(ev.kv.key)) {
         callbacks_->OnUpsert(MakeDocument(std::move(ev.kv)));
       }
     }

@@ -56,7 +56,7 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
         hosts_(absl::StrJoin(config_.servers, ",")),
         tick_(std::clamp(config_.session_timeout / 3, absl::Milliseconds(100), absl::Seconds(5))) {
     for (const std::string& path : config_.paths)
-      trees_.push_back({TreeCache(path, -1), nullptr, ""});
+      trees_.push_back({TreeCache(path, -1, /*fragments_only=*/true), nullptr, ""});
     for (const ServersetConfig& set : config_.serversets) {
       trees_.push_back({TreeCache(set.path, 1), &set, ""});
     }
@@ -264,6 +264,7 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
       if (t.serverset != nullptr) continue;
       for (const auto& [path, node] : t.cache.nodes()) {
         if (path == t.cache.root() || node.size <= 0) continue;
+        if (!IsFragmentZnode(t, path)) continue;
         Document doc = FragmentDocument(t, path, node);
         fragments.try_emplace(doc.name, std::move(doc));  // first path wins a name
       }
@@ -315,8 +316,22 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
     return doc;
   }
 
+  // A znode whose name is not a fragment's: its data was dropped by the
+  // tree cache; counted here, never reported.
+  bool IsFragmentZnode(const WatchedTree& t, const std::string& path) const {
+    if (IsFragmentName(t.cache.Relative(path))) return true;
+    LOG_DEBUG("zookeeper: not a fragment name; dropped",
+              {{"source", context_.name}, {"path", path}});
+    CountDropped(kDroppedNonFragmentDocuments);
+    return false;
+  }
+
   // The document `name` is now whatever the first path holding it says.
   void ReportFragment(const std::string& name) {
+    if (!IsFragmentName(name)) {
+      CountDropped(kDroppedNonFragmentDocuments);
+      return;
+    }
     for (const WatchedTree& t : trees_) {
       if (t.serverset != nullptr) continue;
       const std::string path =
