@@ -37,19 +37,19 @@ absl::StatusOr<std::unique_ptr<Source>> NewSource(const SourceContext& context,
   struct Factory {
     const SourceContext& context;
     absl::StatusOr<std::unique_ptr<Source>> operator()(const FileSourceConfig& c) const {
-      return NewFileSource(context, c);
+      return file::NewFileSource(context, c);
     }
     absl::StatusOr<std::unique_ptr<Source>> operator()(const EtcdSourceConfig& c) const {
-      return NewEtcdSource(context, c);
+      return etcd::NewEtcdSource(context, c);
     }
     absl::StatusOr<std::unique_ptr<Source>> operator()(const KubernetesSourceConfig& c) const {
       return NewKubernetesSource(context, c);
     }
     absl::StatusOr<std::unique_ptr<Source>> operator()(const ZookeeperSourceConfig& c) const {
-      return NewZookeeperSource(context, c);
+      return zk::NewZookeeperSource(context, c);
     }
     absl::StatusOr<std::unique_ptr<Source>> operator()(const ConsulSourceConfig& c) const {
-      return NewConsulSource(context, c);
+      return consul::NewConsulSource(context, c);
     }
   };
   return std::visit(Factory{context}, config.backend);

@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "util/duration.h"
 #include "util/status_macros.h"
+#include "util/yaml_nesting.h"
 
 namespace promconf {
 
@@ -326,6 +327,10 @@ void ReadFile(Block b, FileSourceConfig* f) {
 
 absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view filename) {
   const std::string file(filename);
+  // yaml-cpp recurses per nesting level: bound it before it parses.
+  if (absl::Status deep = CheckYamlNesting(yaml); !deep.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(file, ": ", deep.message()));
+  }
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml));

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "prometheus/text_serializer.h"
+#include "util/dropped.h"
 
 #ifndef PROMCONF_VERSION
 #define PROMCONF_VERSION "unknown"
@@ -280,7 +281,24 @@ std::vector<prometheus::MetricFamily> Metrics::Collect() const {
   std::vector<prometheus::MetricFamily> process = process_.Collect();
   families.insert(families.end(), std::make_move_iterator(process.begin()),
                   std::make_move_iterator(process.end()));
+  families.push_back(DroppedFamily());
   return families;
+}
+
+prometheus::MetricFamily Metrics::DroppedFamily() {
+  prometheus::MetricFamily family;
+  family.name = "promconf_dropped_total";
+  family.help =
+      "Inputs promconf dropped on a degraded path, by what (events, members, "
+      "non_fragment_documents, symlinks, services).";
+  family.type = prometheus::MetricType::Counter;
+  for (const auto& [what, count] : DroppedCounts()) {
+    prometheus::ClientMetric m;
+    m.label.push_back({"what", what});
+    m.counter.value = static_cast<double>(count);
+    family.metric.push_back(std::move(m));
+  }
+  return family;
 }
 
 std::string Metrics::ExpositionText() const {

@@ -127,6 +127,8 @@ class Metrics {
 
  private:
   void RunPreCollectHooks() const;
+  // promconf_dropped_total from util/dropped.h's process-wide tally.
+  static prometheus::MetricFamily DroppedFamily();
 
   // Constant after construction (the families are owned by registry_).
   std::shared_ptr<prometheus::Registry> registry_;

@@ -29,22 +29,10 @@ namespace {
 constexpr int kMaxDepth = 64;
 constexpr size_t kMaxComponent = 120;
 
-struct Suffix {
-  absl::string_view text;
-  FragmentKind kind;
-};
-constexpr Suffix kSuffixes[] = {
-    {".rules.yml", FragmentKind::kRules},        {".rules.yaml", FragmentKind::kRules},
-    {".scrape.yml", FragmentKind::kScrape},      {".scrape.yaml", FragmentKind::kScrape},
-    {".targets.json", FragmentKind::kTargets},   {".targets.yml", FragmentKind::kTargets},
-    {".targets.yaml", FragmentKind::kTargets},
-};
-
+// The suffix table lives in informers/document.h: sources drop other names.
 absl::string_view StripSuffix(absl::string_view name) {
-  for (const Suffix& s : kSuffixes) {
-    if (absl::EndsWith(name, s.text)) return name.substr(0, name.size() - s.text.size());
-  }
-  return name;
+  const FragmentSuffix* s = FragmentSuffixOf(name);
+  return s == nullptr ? name : name.substr(0, name.size() - s->text.size());
 }
 
 // Collects the first error with its line and key path.
@@ -626,8 +614,12 @@ absl::string_view FragmentKindName(FragmentKind kind) {
 
 FragmentKind ClassifyDocument(const Document& doc) {
   if (!doc.job.empty()) return FragmentKind::kJobTargets;
-  for (const Suffix& s : kSuffixes) {
-    if (absl::EndsWith(doc.name, s.text)) return s.kind;
+  const FragmentSuffix* s = FragmentSuffixOf(doc.name);
+  if (s == nullptr) return FragmentKind::kIgnored;
+  switch (s->kind) {
+    case FragmentSuffixKind::kRules: return FragmentKind::kRules;
+    case FragmentSuffixKind::kScrape: return FragmentKind::kScrape;
+    case FragmentSuffixKind::kTargets: return FragmentKind::kTargets;
   }
   return FragmentKind::kIgnored;
 }
