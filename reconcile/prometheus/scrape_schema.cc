@@ -1505,6 +1505,12 @@ bool IsServiceDiscoveryKey(absl::string_view name) {
   return false;
 }
 
+std::vector<std::pair<std::string, PromVersion>> ServiceDiscoveryKeys() {
+  std::vector<std::pair<std::string, PromVersion>> out;
+  for (const Sd& sd : GetSchema().sds()) out.emplace_back(std::string(sd.key), sd.since);
+  return out;
+}
+
 std::vector<std::string> FileFieldPaths() {
   std::set<std::string> out;
   for (const auto& t : GetSchema().types()) {

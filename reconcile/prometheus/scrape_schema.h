@@ -14,6 +14,8 @@
 // Pure functions over immutable tables; thread-safe.
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -70,6 +72,8 @@ absl::Status CheckScrapeConfig(const YamlSubsetNode& sc, const ScrapeCheckOption
 // Whether `name` is a service-discovery key (`kubernetes_sd_configs`, ...)
 // of some supported version.
 bool IsServiceDiscoveryKey(absl::string_view name);
+// Every such key with the release that introduced it.
+std::vector<std::pair<std::string, PromVersion>> ServiceDiscoveryKeys();
 
 // Every FILE-typed field of the schema as "<object>.<field>" (e.g.
 // "tls_config.key_file", "kubernetes_sd_configs.kubeconfig_file"), so tests
