@@ -10,6 +10,7 @@ packages=(
   libcurl4-openssl-dev libssl-dev zlib1g-dev libabsl-dev libyaml-cpp-dev
   prometheus-cpp-dev libcivetweb-dev rapidjson-dev libsimdjson-dev
   libzookeeper-mt-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libre2-dev
   # real servers the integration tests start on loopback
   etcd-server etcd-client zookeeper prometheus openssl curl
 )
