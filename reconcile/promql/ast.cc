@@ -216,6 +216,8 @@ std::string FormatFloat(double v) {
 // millisecond, else seconds as a number (valid wherever sub-millisecond
 // values can be written, 2.54+).
 std::string FormatRange(int64_t ns) {
+  // Zero is only ever written as a number (3.0 rejects the duration "0s").
+  if (ns == 0) return "0";
   if (ns % 1000000 == 0) return FormatDuration(ns);
   return FormatFloat(static_cast<double>(ns) / 1e9);
 }

@@ -349,10 +349,7 @@ Token Lexer::LexStatements() {
     case ')': {
       Token t = Emit(Tok::kRightParen);
       --paren_depth_;
-      if (paren_depth_ < 0) {
-        start_ = t.pos;
-        return Error("unexpected right parenthesis ')'");
-      }
+      if (paren_depth_ < 0) return Error("unexpected right parenthesis ')'");
       return t;
     }
     case '{':
@@ -411,13 +408,9 @@ Token Lexer::LexDurationExpr() {
     case ':': {
       Token t = Emit(Tok::kColon);
       if (!got_duration_) {
-        start_ = t.pos;
         return Error("unexpected colon before duration in duration expression");
       }
-      if (got_colon_) {
-        start_ = t.pos;
-        return Error("unexpected repeated colon in duration expression");
-      }
+      if (got_colon_) return Error("unexpected repeated colon in duration expression");
       got_colon_ = true;
       return t;
     }
@@ -427,10 +420,7 @@ Token Lexer::LexDurationExpr() {
     case ')': {
       Token t = Emit(Tok::kRightParen);
       --paren_depth_;
-      if (paren_depth_ < 0) {
-        start_ = t.pos;
-        return Error("unexpected right parenthesis ')'");
-      }
+      if (paren_depth_ < 0) return Error("unexpected right parenthesis ')'");
       return t;
     }
     case '+': return Emit(Tok::kAdd);

@@ -436,7 +436,29 @@ bool IsMetricIdentifier(Tok t) {
 
 // Tokens that can be a label in by(...)/on(...) (upstream's maybe_label).
 bool IsMaybeLabel(Tok t) {
-  return IsMetricIdentifier(t) || internal::IsKeyword(t) || t == Tok::kAtan2;
+  return (IsMetricIdentifier(t) || internal::IsKeyword(t) || t == Tok::kAtan2) &&
+         t != Tok::kWithout;
+}
+
+// Go's regexp/syntax wording for RE2's error codes.
+const char* GoRegexpError(RE2::ErrorCode code) {
+  switch (code) {
+    case RE2::ErrorBadEscape: return "invalid escape sequence";
+    case RE2::ErrorBadCharClass: return "invalid character class";
+    case RE2::ErrorBadCharRange: return "invalid character class range";
+    case RE2::ErrorMissingBracket: return "missing closing ]";
+    case RE2::ErrorMissingParen: return "missing closing )";
+    case RE2::ErrorUnexpectedParen: return "unexpected )";
+    case RE2::ErrorTrailingBackslash: return "trailing backslash at end of expression";
+    case RE2::ErrorRepeatArgument: return "missing argument to repetition operator";
+    case RE2::ErrorRepeatSize: return "invalid repeat count";
+    case RE2::ErrorRepeatOp: return "invalid nested repetition operator";
+    case RE2::ErrorBadPerlOp: return "invalid or unsupported Perl syntax";
+    case RE2::ErrorBadUTF8: return "invalid UTF-8";
+    case RE2::ErrorBadNamedCapture: return "invalid named capture";
+    case RE2::ErrorPatternTooLarge: return "expression too large";
+    default: return "invalid regexp";
+  }
 }
 
 // Does `re` (a label matcher's regex) compile as Prometheus compiles it?
@@ -449,7 +471,8 @@ bool CompileRegex(const std::string& value, Version v, std::string* err,
   std::string pattern = absl::StrCat("^(?:", value, ")$");
   RE2 re(pattern, opts);
   if (!re.ok()) {
-    *err = absl::StrCat("error parsing regexp: ", re.error());
+    *err = absl::StrCat("error parsing regexp: ", GoRegexpError(re.error_code()), ": `",
+                        re.error_arg(), "`");
     return false;
   }
   *matches_empty = RE2::PartialMatch("", re);
@@ -604,6 +627,12 @@ class Parser {
       uint32_t label_pos = t.pos;
       bool quoted = false;
       if (IsMaybeLabel(t.type)) {
+        if (v_ < Version{3, 0} && !IsLegacyLabelName(t.val)) {
+          // Upstream reduces the label before reading further and reports
+          // the label itself.
+          Unexpected("grouping opts", "label");
+          return false;
+        }
         label = std::string(Consume().val);
       } else if (t.type == Tok::kString && !(v_ < Version{3, 0})) {
         Token s = Consume();
@@ -616,14 +645,7 @@ class Parser {
         return false;
       }
       (void)quoted;
-      if (v_ < Version{3, 0}) {
-        if (!IsLegacyLabelName(label)) {
-          // Upstream reduces the label with the next token as lookahead and
-          // reports that token.
-          Unexpected("grouping opts", "label");
-          return false;
-        }
-      } else if (label.empty() || !IsValidUtf8(label)) {
+      if (!(v_ < Version{3, 0}) && (label.empty() || !IsValidUtf8(label))) {
         AddError(label_pos, absl::StrCat("invalid label name for grouping: ", GoQuote(label)));
       }
       out->push_back(std::move(label));
@@ -733,7 +755,10 @@ class Parser {
       if (next.type == Tok::kError) return Unexpected("aggregation", "");
       return ParseVectorSelector(&op);
     }
-    if (t.type == Tok::kIdentifier || t.type == Tok::kStart || t.type == Tok::kEnd) {
+    // start()/end() parse as calls from 3.12 (experimental functions);
+    // before, start and end are only metric names there.
+    if (t.type == Tok::kIdentifier ||
+        ((t.type == Tok::kStart || t.type == Tok::kEnd) && !(v_ < Version{3, 12}))) {
       Token id = Consume();
       if (PeekIs(Tok::kLeftParen)) return ParseCall(id, height);
       return ParseVectorSelector(&id);
@@ -782,6 +807,11 @@ class Parser {
       args->push_back(std::move(a));
       if (PeekIs(Tok::kComma)) {
         Token comma = Consume();
+        // Upstream reduces "args ," with an error and goes on.
+        while (PeekIs(Tok::kComma)) {
+          AddError(comma.pos, "trailing commas not allowed in function call args");
+          comma = Consume();
+        }
         if (PeekIs(Tok::kRightParen)) {
           AddError(comma.pos, "trailing commas not allowed in function call args");
           Consume();
