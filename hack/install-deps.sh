@@ -8,7 +8,7 @@ packages=(
   build-essential cmake g++ clang libclang-rt-14-dev git pkg-config
   # libraries
   libcurl4-openssl-dev libssl-dev zlib1g-dev libabsl-dev libyaml-cpp-dev
-  prometheus-cpp-dev libcivetweb-dev rapidjson-dev libsimdjson-dev
+  prometheus-cpp-dev libcivetweb-dev rapidjson-dev libsimdjson-dev libre2-dev
   libzookeeper-mt-dev libgtest-dev libgmock-dev libbenchmark-dev
   libre2-dev
   # real servers the integration tests start on loopback
