@@ -57,7 +57,8 @@ const std::vector<TemplateFunction>& AllTemplateFunctions() {
       {"humanizeTimestamp", 0, 0, false},
       {"pathPrefix", 0, 0, false},
       {"externalURL", 0, 0, false},
-      {"tmpl", 0, 0, false},
+      // Not "tmpl": Prometheus adds it only for console templates
+      // (ExpandHTML), so an alert template naming it does not load.
       // Later additions.
       {"humanizePercentage", 2, 11, false},
       {"parseDuration", 2, 32, false},

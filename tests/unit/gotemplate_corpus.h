@@ -12,6 +12,9 @@
 
 namespace promconf::gotemplate::testing {
 
+// The corpus' templates belong to an alert named "A".
+inline constexpr absl::string_view kCorpusTemplateName = "__alert_A";
+
 struct TemplateCase {
   absl::string_view text;
   bool valid;
@@ -56,7 +59,7 @@ inline constexpr TemplateCase kTemplateCorpus[] = {
     {"{{ safeHtml \"<b>bold</b>\" }}", true},
     {"{{ strvalue $value }}", true},
     {"{{ args 1 2 }}", true},
-    {"{{ tmpl \"other\" . }}", true},
+    {"{{ tmpl \"other\" . }}", false},  // console templates only
     {"{{ printf \"%.2f\" $value }}%", true},
     {"{{ $value | printf \"%.2f\" }}", true},
     {"{{- /* comment */ -}}", true},
@@ -190,7 +193,8 @@ inline constexpr TemplateCase kTemplateCorpus[] = {
     {"{{ template x }}", false},
     {"{{ template }}", false},
     {"{{ block \"b\" }}{{ end }}", false},
-    {"{{ define \"__alert_\" }}x{{ end }}", false},
+    {"{{ define \"__alert_A\" }}x{{ end }}", false},  // the alert's own name
+    {"{{ define \"__alert_B\" }}x{{ end }}", true},
     {"{{ define \"a\" }}x{{ end }}{{ define \"a\" }}y{{ end }}", false},
     {"{{ end extra }}", false},
     {"{{ else extra }}", false},

@@ -19,10 +19,12 @@ ParseOptions V(int major, int minor) {
 const ParseOptions kDebian = V(2, 42);
 
 TEST(GoTemplateCorpus, VerdictsMatchPrometheus242) {
+  ParseOptions options = kDebian;
+  options.name = std::string(testing::kCorpusTemplateName);
   int n = 0;
   for (const testing::TemplateCase& c : testing::kTemplateCorpus) {
     TemplateError err;
-    absl::Status s = CheckAlertTemplate(c.text, kDebian, &err);
+    absl::Status s = CheckAlertTemplate(c.text, options, &err);
     EXPECT_EQ(s.ok(), c.valid) << "template: " << c.text << "\nstatus: " << s;
     if (!s.ok()) {
       EXPECT_GE(err.line, 1) << c.text;
