@@ -103,6 +103,11 @@ class KubeClient {
                                       const std::function<bool(absl::string_view)>& on_data);
 
   std::string Url(absl::string_view path) const;
+  // "promconf/VERSION (suffix)": names this replica in the API server's audit
+  // log (controller mode sends its leader-election identity). Call before use.
+  void SetUserAgentSuffix(absl::string_view suffix);
+  // The timeout of Post/Put/Patch/Delete (default 30 s). Call before use.
+  void SetWriteTimeout(absl::Duration timeout) { write_timeout_ = timeout; }
   const std::shared_ptr<KubeCredentials>& credentials() const { return credentials_; }
 
   // Thread-safe: aborts the request in flight and all later ones.
@@ -114,6 +119,8 @@ class KubeClient {
 
   std::shared_ptr<KubeCredentials> credentials_;
   HttpClient http_;
+  std::string user_agent_;
+  absl::Duration write_timeout_ = absl::Seconds(30);
 };
 
 // "401 Unauthorized: <Status message>" from a non-2xx response (the body's
