@@ -253,8 +253,12 @@ absl::StatusOr<HttpResponse> KubeClient::Patch(absl::string_view path, absl::str
   return Send(std::move(r));
 }
 
-absl::StatusOr<HttpResponse> KubeClient::Delete(absl::string_view path) {
+absl::StatusOr<HttpResponse> KubeClient::Delete(absl::string_view path, absl::string_view json) {
   ASSIGN_OR_RETURN(HttpRequest r, NewRequest("DELETE", path));
+  if (!json.empty()) {
+    r.headers.emplace_back("Content-Type", "application/json");
+    r.body = std::string(json);
+  }
   return Send(std::move(r));
 }
 

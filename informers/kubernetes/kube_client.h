@@ -96,7 +96,8 @@ class KubeClient {
   // Content type: application/merge-patch+json unless given.
   absl::StatusOr<HttpResponse> Patch(absl::string_view path, absl::string_view json,
                                      absl::string_view content_type = "application/merge-patch+json");
-  absl::StatusOr<HttpResponse> Delete(absl::string_view path);
+  // `json`: DeleteOptions (preconditions), or "" for none.
+  absl::StatusOr<HttpResponse> Delete(absl::string_view path, absl::string_view json = "");
   // Streams a 2xx body to on_data (a watch); see HttpClient::Stream.
   absl::StatusOr<HttpResponse> Stream(absl::string_view path, absl::Duration idle_timeout,
                                       absl::Duration timeout,
