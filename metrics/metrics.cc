@@ -188,6 +188,10 @@ Metrics::Metrics()
                     "(0).",
                     *registry_)
                   .Add({})),
+      leader_transitions_(Build(prometheus::BuildCounter(), "promconf_leader_transitions_total",
+                                "Times this replica became or stopped being the leader.",
+                                *registry_)
+                              .Add({})),
       workqueue_(registry_.get()) {
   build_info_.Add({{"version", PROMCONF_VERSION}, {"revision", PROMCONF_REVISION}}).Set(1);
   for (ReconcileOutcome o : kAllOutcomes) {
@@ -255,6 +259,7 @@ void Metrics::ReloadFailed() {
 }
 
 void Metrics::SetLeader(bool leader) { leader_.Set(leader ? 1 : 0); }
+void Metrics::IncLeaderTransitions() { leader_transitions_.Increment(); }
 
 int Metrics::AddPreCollectHook(std::function<void()> hook) {
   absl::MutexLock lock(&hooks_mu_);

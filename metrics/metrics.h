@@ -108,6 +108,8 @@ class Metrics {
   void ReloadFailed();
 
   void SetLeader(bool leader);
+  // This replica became or stopped being the leader.
+  void IncLeaderTransitions();
 
   WorkQueueMetricFamilies& workqueue() { return workqueue_; }
 
@@ -147,6 +149,7 @@ class Metrics {
   prometheus::Gauge& last_reload_successful_;
   prometheus::Gauge& last_reload_success_timestamp_;
   prometheus::Gauge& leader_;
+  prometheus::Counter& leader_transitions_;
   WorkQueueMetricFamilies workqueue_;
 
   mutable absl::Mutex mu_;
