@@ -12,6 +12,10 @@ packages=(
   libzookeeper-mt-dev libgtest-dev libgmock-dev libbenchmark-dev
   # real servers the integration tests start on loopback
   etcd-server etcd-client zookeeper prometheus openssl curl
+  # tests/chart/helmrender (helm's engine, for chart_test): Go and the Go
+  # libraries helm renders with, from Debian (GOPATH=/usr/share/gocode)
+  golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev
+  golang-github-xeipuuv-gojsonschema-dev
 )
 
 missing=()
