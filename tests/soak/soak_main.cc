@@ -29,6 +29,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
+#include <zookeeper/zookeeper.h>
 
 #include <algorithm>
 #include <atomic>
@@ -517,6 +518,10 @@ int Run(const Flags& flags) {
     }
   } cleanup{dir, flags.keep};
   Say(absl::StrCat("dir ", dir.string(), (flags.keep ? " (kept)" : "")));
+  // The ZooKeeper fixture's client logs every refused connection to stderr;
+  // a soak restarts the server on purpose, so that goes to a file.
+  FILE* zk_log = std::fopen((dir / "zookeeper-client.log").c_str(), "a");
+  if (zk_log != nullptr) zoo_set_log_stream(zk_log);
 
   // --- servers (started from this thread, which outlives them) ---
   auto api = FakeKubeApiServer::Start({});
@@ -685,9 +690,13 @@ int Run(const Flags& flags) {
   };
 
   // --- faults: each either immediate or with a restore due at a time ---
-  std::optional<absl::Time> etcd_back, prom_back, promconf_thaw, kube_unstall;
+  // Restores are due at a step, not a time, so the whole sequence of
+  // operations and faults is a function of the seed (~15 steps a second).
+  std::optional<int64_t> etcd_back, prom_back, promconf_thaw, kube_unstall;
+  absl::Time thaw_not_before;
+  int64_t step = 0;
   auto restore = [&](bool all) -> absl::Status {
-    const absl::Time now = absl::Now();
+    const int64_t now = step;
     if (etcd_back && (all || now >= *etcd_back)) {
       etcd_back.reset();
       if (absl::Status st = e.Restart(); !st.ok()) return st;
@@ -698,6 +707,8 @@ int Run(const Flags& flags) {
       if (absl::Status st = p.Restart(); !st.ok()) return st;
     }
     if (promconf_thaw && (all || now >= *promconf_thaw)) {
+      // The freeze outlasts the session timeout however fast the steps go.
+      absl::SleepFor(thaw_not_before - absl::Now());
       promconf_thaw.reset();
       daemon->Signal(SIGCONT);
     }
@@ -715,7 +726,7 @@ int Run(const Flags& flags) {
         if (etcd_back) break;
         e.Kill();
         etcd_up = false;
-        etcd_back = absl::Now() + rng.Millis(500, 3000);
+        etcd_back = step + rng.Int(8, 45);
         ++faults["etcd killed"];
         break;
       case 1: {
@@ -738,7 +749,8 @@ int Run(const Flags& flags) {
         // server expires the session and promconf sees EXPIRED on resume.
         if (promconf_thaw) break;
         daemon->Signal(SIGSTOP);
-        promconf_thaw = absl::Now() + rng.Millis(4000, 5000);
+        promconf_thaw = step + rng.Int(45, 75);
+        thaw_not_before = absl::Now() + absl::Milliseconds(4500);
         ++faults["zookeeper session expired (promconf frozen)"];
         break;
       case 4:
@@ -753,7 +765,7 @@ int Run(const Flags& flags) {
       case 6:
         if (kube_unstall) break;
         k.StallWatches();
-        kube_unstall = absl::Now() + rng.Millis(1000, 4000);
+        kube_unstall = step + rng.Int(15, 60);
         ++faults["kube watches stalled"];
         break;
       case 7: {
@@ -780,7 +792,7 @@ int Run(const Flags& flags) {
       case 11:
         if (prom_back) break;
         if (absl::Status st = p.Stop(); !st.ok()) return st;
-        prom_back = absl::Now() + rng.Millis(1000, 5000);
+        prom_back = step + rng.Int(15, 75);
         ++faults["prometheus stopped"];
         break;
     }
@@ -792,14 +804,13 @@ int Run(const Flags& flags) {
   const absl::Time start = absl::Now();
   const absl::Time churn_end = start + absl::Seconds(flags.seconds);
   const int64_t max_steps = int64_t{flags.seconds} * 200;  // a hard bound on the loop
-  absl::Time next_fault = start + rng.Millis(3000, 8000);
-  int64_t step = 0;
+  int64_t next_fault = rng.Int(45, 120);
   for (; step < max_steps && absl::Now() < churn_end; ++step) {
     if (sampler.dead()) return Fail(flags, absl::StrCat("promconf died at step ", step), plog());
     if (absl::Status st = restore(false); !st.ok()) return Fail(flags, "restore: " + st.ToString(), plog());
-    if (absl::Now() >= next_fault) {
+    if (step >= next_fault) {
       if (absl::Status st = inject(); !st.ok()) return Fail(flags, "fault: " + st.ToString(), plog());
-      next_fault = absl::Now() + rng.Millis(3000, 8000);
+      next_fault = step + rng.Int(45, 120);
     }
     Backend& b = *backends[rng.Int(0, static_cast<int>(backends.size()) - 1)];
     if (absl::Status st = churn_one(b); !st.ok()) {
@@ -816,13 +827,19 @@ int Run(const Flags& flags) {
   if (!problem.empty()) return Fail(flags, "the soak's own model: " + problem, plog());
   const absl::Time settle_start = absl::Now();
   const absl::Time settle_deadline = settle_start + absl::Seconds(flags.settle_seconds);
-  std::string diff;
+  std::string diff, last_head;
   for (int i = 0; i < flags.settle_seconds * 10 + 10; ++i) {  // bounded in count and time
     if (sampler.dead()) return Fail(flags, "promconf died while settling", plog());
     diff = FirstDifference(out, want);
     if (diff.empty()) diff = CheckDebugFragments(HttpGet(base_url + "/debug/fragments"), want);
     if (diff.empty()) diff = CheckPrometheus(p, want);
     if (diff.empty() || absl::Now() > settle_deadline) break;
+    // What is still pending, once per change: where the settle time goes.
+    const std::string head = diff.substr(0, diff.find('\n'));
+    if (head != last_head) {
+      Say(absl::StrCat("  settling (+", absl::FormatDuration(absl::Trunc(absl::Now() - settle_start, absl::Milliseconds(1))), "): ", head));
+      last_head = head;
+    }
     absl::SleepFor(absl::Milliseconds(250));
   }
   const absl::Duration settle = absl::Now() - settle_start;
@@ -841,7 +858,12 @@ int Run(const Flags& flags) {
   const int code = daemon->Wait(absl::Seconds(30));
   const std::string log_text = plog();
   int expiries = 0;
-  for (size_t pos = 0; (pos = log_text.find("session expired", pos)) != std::string::npos; ++pos) ++expiries;
+  for (absl::string_view line : absl::StrSplit(log_text, '\n')) {
+    if (absl::StrContains(line, "msg=\"zookeeper: source error\"") &&
+        absl::StrContains(line, "session expired")) {
+      ++expiries;
+    }
+  }
 
   int64_t total_ops = 0, total_faults = 0;
   for (const auto& [what, n] : ops) total_ops += n;
@@ -850,7 +872,7 @@ int Run(const Flags& flags) {
                    " operations, ", total_faults, " faults"));
   for (const auto& [what, n] : ops) Say(absl::StrCat("  op    ", what, ": ", n));
   for (const auto& [what, n] : faults) Say(absl::StrCat("  fault ", what, ": ", n));
-  Say(absl::StrCat("  zookeeper session expiries in promconf's log: ", expiries));
+  Say(absl::StrCat("  zookeeper sessions promconf saw expire (its log): ", expiries));
   Say(absl::StrCat("final state: ", want.rules.size(), " rule files, ", want.targets.size(),
                    " targets files, ", want.jobs.size(), " jobs, ", want.bad.size(),
                    " bad fragments; settled in ", absl::FormatDuration(settle)));
