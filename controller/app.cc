@@ -91,6 +91,20 @@ class SourceMetricsAdapter final : public SourceMetricsSink {
   std::map<std::string, std::string> types_;
 };
 
+// The key of promtool's second opinion (SecondOpinionReconciler).
+constexpr char kSecondOpinionKey[] = "second-opinion";
+
+OutputOptions MakeOutputOptions(const Config& config, const AppOptions& options, std::string promtool) {
+  OutputOptions o;
+  o.dir = config.output.dir;
+  o.base_config_path = config.output.base_config;
+  o.validation = ToValidationOptions(config);
+  o.dry_run = options.dry_run;
+  o.promtool_version = promtool.empty() ? "" : PromtoolVersion(promtool);
+  o.promtool = std::move(promtool);
+  return o;
+}
+
 // "render": the output reconciler, then the bookkeeping around it (metrics,
 // readiness, asking for a reload when an output changed). Rendering waits
 // until every source synced once (client-go's WaitForCacheSync): a partial
@@ -124,7 +138,11 @@ class RenderReconciler final : public Reconciler {
     // The first render always reloads: what Prometheus loaded before
     // promconf started may differ from what is on disk now. Later, only
     // prometheus.yml and rule files need one (file_sd re-reads targets/).
-    if (reload_enabled_ && (report.reload_needed || !rendered_once_)) {
+    // promtool's second opinion (when configured) comes before the reload it
+    // guards, never before the files: it queues the reload itself.
+    if (output_->SecondOpinionPending()) {
+      queue_->Add(kSecondOpinionKey);
+    } else if (reload_enabled_ && (report.reload_needed || !rendered_once_)) {
       queue_->Add(Reloader::kKey);
     }
     // Controller mode: every replica renders; the publisher decides whether
@@ -149,6 +167,37 @@ class RenderReconciler final : public Reconciler {
 };
 
 
+// "second-opinion": promtool over the rule fragments accepted since its last
+// run (validation.promtool), before the reload they would reach. What
+// promtool rejects is reverted and rendered again at once; the reload goes
+// ahead without it. A promtool that cannot run retries with backoff.
+class SecondOpinionReconciler final : public Reconciler {
+ public:
+  SecondOpinionReconciler(OutputReconciler* output, Reconciler* render, WorkQueue* queue, Metrics* metrics,
+                          bool reload_enabled)
+      : output_(output), render_(render), queue_(queue), metrics_(metrics), reload_enabled_(reload_enabled) {}
+
+  ReconcileResult Reconcile(const std::string& /*key*/) override {
+    absl::StatusOr<SecondOpinionReport> r = output_->SecondOpinion();
+    if (!r.ok()) return {r.status(), std::nullopt};
+    if (r->disagreements > 0) metrics_->IncValidationDisagreements("rules", r->disagreements);
+    if (r->skipped > 0) metrics_->IncValidationSkipped("rules", r->skipped);
+    if (r->rerender_needed) {
+      // Queues the reload itself (nothing is pending any more).
+      return render_->Reconcile(kRenderKey);
+    }
+    if (reload_enabled_) queue_->Add(Reloader::kKey);
+    return {};
+  }
+
+ private:
+  OutputReconciler* const output_;
+  Reconciler* const render_;
+  WorkQueue* const queue_;
+  Metrics* const metrics_;
+  const bool reload_enabled_;
+};
+
 std::vector<std::string> SourceNames(const Config& config) {
   std::vector<std::string> names;
   for (const SourceConfig& s : config.sources) names.push_back(s.name);
@@ -166,17 +215,17 @@ class AppImpl final : public App {
         health_(clock_),
         queue_metrics_(metrics, "promconf"),
         queue_("promconf", clock_, NewDefaultControllerRateLimiter(clock_), &queue_metrics_),
-        output_(&store_, OutputOptions{config.output.dir, config.output.base_config,
-                                       ToValidationOptions(config), options.dry_run,
-                                       std::move(promtool), nullptr}),
+        output_(&store_, MakeOutputOptions(config, options, std::move(promtool))),
         reloader_(std::move(reloader)),
         render_(&output_, &queue_, &health_, metrics, reloader_->enabled() && !options.dry_run,
                 &events_, config.output.configmap.has_value() && !options.dry_run),
+        second_opinion_(&output_, &render_, &queue_, metrics, reloader_->enabled() && !options.dry_run),
         metrics_(metrics),
         observer_(metrics),
         controller_("promconf", &queue_, &mux_, clock_, &observer_),
         source_metrics_(metrics, clock_) {
     mux_.Handle(kRenderKey, &render_);
+    mux_.Handle(kSecondOpinionKey, &second_opinion_);
     mux_.Handle(Reloader::kKey, reloader_.get());
     queue_metrics_.RefreshOnScrape(&queue_);
   }
@@ -348,6 +397,17 @@ class AppImpl final : public App {
     }
     ReconcileResult result = output_.Reconcile(kRenderKey);
     if (!result.status.ok()) return result.status;
+    // --once and --dry-run take promtool's second opinion inline.
+    if (output_.SecondOpinionPending()) {
+      absl::StatusOr<SecondOpinionReport> second = output_.SecondOpinion();
+      if (!second.ok()) return second.status();
+      if (second->disagreements > 0) metrics_->IncValidationDisagreements("rules", second->disagreements);
+      if (second->skipped > 0) metrics_->IncValidationSkipped("rules", second->skipped);
+      if (second->rerender_needed) {
+        result = output_.Reconcile(kRenderKey);
+        if (!result.status.ok()) return result.status;
+      }
+    }
     if (publish_ != nullptr) {
       if (elector_ != nullptr) {
         LOG_INFO("--once does not publish ConfigMaps under leader election", {});
@@ -426,6 +486,7 @@ class AppImpl final : public App {
   std::unique_ptr<Reloader> reloader_;
   RejectionEvents events_;
   RenderReconciler render_;
+  SecondOpinionReconciler second_opinion_;
   Metrics* const metrics_;
   ReconcilerMux mux_;
   ReconcileMetricsObserver observer_;
@@ -477,7 +538,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const Config& config, const App
     return absl::FailedPreconditionError(
         "validation.promtool is \"always\" but there is no promtool on $PATH");
   }
-  LOG_INFO("rule fragments checked by promtool",
+  LOG_INFO("promtool's second opinion on rule fragments (before reloads, never before files)",
            {{"promtool", promtool.empty() ? "(none)" : promtool}});
   auto app = std::make_unique<AppImpl>(config, options, metrics, std::move(reloader),
                                        std::move(promtool));

@@ -192,11 +192,21 @@ Metrics::Metrics()
                                 "Times this replica became or stopped being the leader.",
                                 *registry_)
                               .Add({})),
+      validation_disagreements_(Build(prometheus::BuildCounter(), "promconf_validation_disagreements_total",
+                                      "Fragments promtool rejected after promconf accepted them (reverted; "
+                                      "should stay 0), by kind.",
+                                      *registry_)),
+      validation_skipped_(Build(prometheus::BuildCounter(), "promconf_validation_skipped_total",
+                                "Fragments promtool refused because its release predates what they use "
+                                "(kept), by kind.",
+                                *registry_)),
       workqueue_(registry_.get()) {
   build_info_.Add({{"version", PROMCONF_VERSION}, {"revision", PROMCONF_REVISION}}).Set(1);
   for (ReconcileOutcome o : kAllOutcomes) {
     reconcile_total_.Add({{"result", S(ReconcileOutcomeName(o))}});
   }
+  validation_disagreements_.Add({{"kind", "rules"}});
+  validation_skipped_.Add({{"kind", "rules"}});
   // No reload attempted yet is not a failed one (Prometheus' own
   // prometheus_config_last_reload_successful starts at 1 after a good load).
   last_reload_successful_.Set(1);
@@ -260,6 +270,14 @@ void Metrics::ReloadFailed() {
 
 void Metrics::SetLeader(bool leader) { leader_.Set(leader ? 1 : 0); }
 void Metrics::IncLeaderTransitions() { leader_transitions_.Increment(); }
+
+void Metrics::IncValidationDisagreements(absl::string_view kind, int n) {
+  validation_disagreements_.Add({{"kind", std::string(kind)}}).Increment(n);
+}
+
+void Metrics::IncValidationSkipped(absl::string_view kind, int n) {
+  validation_skipped_.Add({{"kind", std::string(kind)}}).Increment(n);
+}
 
 int Metrics::AddPreCollectHook(std::function<void()> hook) {
   absl::MutexLock lock(&hooks_mu_);

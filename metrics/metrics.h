@@ -111,6 +111,13 @@ class Metrics {
   // This replica became or stopped being the leader.
   void IncLeaderTransitions();
 
+  // --- Validation's second opinion (promtool) --------------------------------
+  // promtool rejected `n` fragments of `kind` that promconf accepted (should
+  // stay 0).
+  void IncValidationDisagreements(absl::string_view kind, int n);
+  // promtool refused `n` fragments its release cannot know; they were kept.
+  void IncValidationSkipped(absl::string_view kind, int n);
+
   WorkQueueMetricFamilies& workqueue() { return workqueue_; }
 
   // --- Exposition ----------------------------------------------------------
@@ -150,6 +157,8 @@ class Metrics {
   prometheus::Gauge& last_reload_success_timestamp_;
   prometheus::Gauge& leader_;
   prometheus::Counter& leader_transitions_;
+  prometheus::Family<prometheus::Counter>& validation_disagreements_;
+  prometheus::Family<prometheus::Counter>& validation_skipped_;
   WorkQueueMetricFamilies workqueue_;
 
   mutable absl::Mutex mu_;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "reconcile/fragment_schema.h"
+#include "reconcile/promql/promql.h"
 #include "reconcile/fragment_yaml.h"
 #include "reconcile/yaml_subset.h"
 #include "reconcile/yaml_tree.h"
@@ -84,6 +85,26 @@ void StampRuleLabel(YamlSubsetNode* rule, absl::string_view name, absl::string_v
     }
   }
   labels->map.push_back(YamlSubsetEntry{std::string(name), YamlStringNode(value)});
+}
+
+// prom-label-proxy's rule: every vector selector of the rule's expression
+// gets `label="value"`, replacing any matcher on that label, so a team's
+// rules see only its own series. The expression is rendered from the AST.
+// REQUIRES: the rule passed CheckRuleFile (its expr parses).
+void EnforceExprLabel(YamlSubsetNode* rule, const ValidationOptions& options, absl::string_view value) {
+  for (YamlSubsetEntry& e : rule->map) {
+    if (e.key != "expr" || !e.value.IsScalar()) continue;
+    promql::ParseOptions po;
+    if (absl::StatusOr<promql::Version> v = promql::ParseVersion(options.prometheus_version); v.ok()) {
+      po.version = *v;
+    }
+    absl::StatusOr<std::unique_ptr<promql::Expr>> expr = promql::ParseExpr(e.value.scalar, po);
+    if (!expr.ok()) continue;
+    promql::EnforceLabel(**expr, options.enforce_namespace_label, value);
+    const int line = e.value.line;
+    e.value = YamlStringNode(promql::Print(**expr));
+    e.value.line = line;
+  }
 }
 
 YamlSubsetNode MapNode() {
@@ -253,13 +274,16 @@ absl::StatusOr<Fragment> ParseFragment(absl::string_view source, const Document&
   FragmentError err;
   switch (frag.kind) {
     case FragmentKind::kRules: {
-      if (!CheckRuleFile(root, &err)) return reject(err);
+      if (!CheckRuleFile(root, options, &err)) return reject(err);
       if (!ns.empty() && !options.enforce_namespace_label.empty()) {
         for (YamlSubsetEntry& top : root.map) {  // only "groups", checked above
           for (YamlSubsetNode& g : top.value.seq) {
             for (YamlSubsetEntry& e : g.map) {
               if (e.key != "rules") continue;
-              for (YamlSubsetNode& r : e.value.seq) StampRuleLabel(&r, options.enforce_namespace_label, ns);
+              for (YamlSubsetNode& r : e.value.seq) {
+                StampRuleLabel(&r, options.enforce_namespace_label, ns);
+                EnforceExprLabel(&r, options, ns);
+              }
             }
           }
         }
@@ -278,11 +302,11 @@ absl::StatusOr<Fragment> ParseFragment(absl::string_view source, const Document&
       std::vector<YamlSubsetNode*> configs;
       if (root.IsSeq()) {
         for (size_t i = 0; i < root.seq.size(); ++i) {
-          if (!CheckScrapeConfig(root.seq[i], absl::StrCat("[", i, "]"), &err)) return reject(err);
+          if (!CheckScrapeConfig(root.seq[i], source, options, absl::StrCat("[", i, "]"), &err)) return reject(err);
           configs.push_back(&root.seq[i]);
         }
       } else {
-        if (!CheckScrapeConfig(root, "", &err)) return reject(err);
+        if (!CheckScrapeConfig(root, source, options, "", &err)) return reject(err);
         configs.push_back(&root);
       }
       std::set<std::string> jobs;

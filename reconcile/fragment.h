@@ -42,6 +42,19 @@ struct ValidationOptions {
   JobNamePrefix job_name_prefix = JobNamePrefix::kNone;
   // Sources whose document names start with "<namespace>/" (kubernetes).
   std::set<std::string, std::less<>> namespaced_sources;
+  // Sources the operator alone can write (sources[].trusted): only their
+  // fragments may name files on the Prometheus host (SPEC "Who may write
+  // what").
+  std::set<std::string, std::less<>> trusted_sources;
+  // The Prometheus release fragments are judged for ("2.42", "3.1"; "" the
+  // newest supported): fields, functions and syntax newer than it are
+  // rejected, naming the version.
+  std::string prometheus_version;
+  // The base config's global scrape_interval and scrape_timeout
+  // (Prometheus' defaults otherwise): a fragment's scrape_timeout is
+  // checked against its interval after these apply.
+  int64_t global_scrape_interval_ns = 60'000'000'000;
+  int64_t global_scrape_timeout_ns = 10'000'000'000;
   // Documents first go through ParseYamlSubset (~20x faster than
   // yaml-cpp); what it is unsure of goes through yaml-cpp. Both build the
   // same tree. false: yaml-cpp only (tests compare the two).

@@ -11,6 +11,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "reconcile/gotemplate/template.h"
+#include "reconcile/prometheus/scrape_schema.h"
+#include "reconcile/promql/promql.h"
 #include "util/duration.h"
 
 namespace promconf {
@@ -134,7 +137,32 @@ bool CheckLabelMap(Checker& c, const Node* n, const KeyPath& path, bool forbid_n
 
 // ---- rules ---------------------------------------------------------------
 
-bool CheckRule(Checker& c, const Node& r, const KeyPath& path) {
+// What a rule check needs besides the tree: the versions each parser models.
+struct RuleContext {
+  promql::ParseOptions promql;
+  gotemplate::ParseOptions templates;
+  prom::PromVersion version;
+};
+
+// Prometheus parses an alert's labels and annotations as templates at load
+// (rulefmt's validation); a recording rule's labels are plain strings.
+bool CheckTemplates(Checker& c, const Node* map, const KeyPath& path, const RuleContext& rc,
+                    absl::string_view alert) {
+  if (map == nullptr || !map->IsMap()) return true;
+  gotemplate::ParseOptions o = rc.templates;
+  o.name = absl::StrCat("__alert_", alert);
+  for (const YamlSubsetEntry& e : map->map) {
+    if (!e.value.IsScalar()) continue;
+    gotemplate::TemplateError terr;
+    if (!gotemplate::CheckAlertTemplate(e.value.scalar, o, &terr).ok()) {
+      return c.Fail(e.value.line + (terr.line > 0 ? terr.line - 1 : 0), path.Key(e.key),
+                    absl::StrCat("template: ", terr.line, ":", terr.column, ": ", terr.message));
+    }
+  }
+  return true;
+}
+
+bool CheckRule(Checker& c, const Node& r, const KeyPath& path, const RuleContext& rc) {
   if (!ExpectMap(c, r, path)) return false;
   if (!CheckKeys(c, r, path, {"record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"})) {
     return false;
@@ -166,156 +194,45 @@ bool CheckRule(Checker& c, const Node& r, const KeyPath& path) {
   if (IsNullish(expr)) return c.Fail(r.line, ep, "\"expr\" is required");
   if (!ExpectScalar(c, *expr, ep)) return false;
   if (absl::StripAsciiWhitespace(expr->scalar).empty()) return c.Fail(expr->line, ep, "\"expr\" must not be empty");
+  {
+    promql::ParseError perr;
+    if (!promql::ParseExpr(expr->scalar, rc.promql, &perr).ok()) {
+      return c.Fail(expr->line + (perr.line > 0 ? perr.line - 1 : 0), ep,
+                    absl::StrCat("could not parse expression: ", perr.ToString()));
+    }
+  }
   for (const char* k : {"for", "keep_firing_for"}) {
     if (const Node* v = r.Find(k); v != nullptr && !CheckDuration(c, *v, path.Key(k), nullptr)) return false;
   }
   if (!CheckLabelMap(c, r.Find("labels"), path.Key("labels"), true)) return false;
   if (!CheckLabelMap(c, r.Find("annotations"), path.Key("annotations"), false)) return false;
-  return true;
-}
-
-// ---- scrape configs ------------------------------------------------------
-
-bool IsOpaqueSdKey(absl::string_view k) {
-  // The service discoveries Debian's Prometheus 2.42 build knows (it drops
-  // consul, kubernetes, kuma, linode and nomad).
-  static constexpr absl::string_view kSd[] = {
-      "azure_sd_configs",      "digitalocean_sd_configs", "docker_sd_configs",
-      "dockerswarm_sd_configs", "dns_sd_configs",         "ec2_sd_configs",
-      "eureka_sd_configs",     "gce_sd_configs",          "hetzner_sd_configs",
-      "http_sd_configs",       "ionos_sd_configs",        "lightsail_sd_configs",
-      "marathon_sd_configs",   "nerve_sd_configs",        "openstack_sd_configs",
-      "ovhcloud_sd_configs",   "puppetdb_sd_configs",     "scaleway_sd_configs",
-      "serverset_sd_configs",  "triton_sd_configs",       "uyuni_sd_configs",
-      "vultr_sd_configs"};
-  return std::find(std::begin(kSd), std::end(kSd), k) != std::end(kSd);
-}
-
-bool CheckRelabelConfigs(Checker& c, const Node* n, const KeyPath& path) {
-  if (IsNullish(n)) return true;
-  if (!ExpectSeq(c, *n, path)) return false;
-  for (size_t i = 0; i < n->seq.size(); ++i) {
-    const Node& rc = n->seq[i];
-    const KeyPath p = path.Index(i);
-    if (!ExpectMap(c, rc, p)) return false;
-    if (!CheckKeys(c, rc, p,
-                   {"source_labels", "separator", "regex", "modulus", "target_label", "replacement",
-                    "action"})) {
-      return false;
-    }
-    if (const Node* action = rc.Find("action"); action != nullptr) {
-      if (!ExpectScalar(c, *action, p.Key("action"))) return false;
-      static constexpr absl::string_view kActions[] = {
-          "replace",   "keep",      "drop",      "hashmod",  "labelmap", "labeldrop",
-          "labelkeep", "lowercase", "uppercase", "keepequal", "dropequal"};
-      const std::string a = absl::AsciiStrToLower(action->scalar);
-      if (std::find(std::begin(kActions), std::end(kActions), a) == std::end(kActions)) {
-        return c.Fail(action->line, p.Key("action"),
-                      absl::StrCat("unknown relabel action \"", absl::CHexEscape(action->scalar), "\""));
-      }
-    }
-    if (!CheckStringList(c, rc.Find("source_labels"), p.Key("source_labels"))) return false;
-    if (const Node* m = rc.Find("modulus"); m != nullptr && !CheckUint(c, *m, p.Key("modulus"))) return false;
+  if (has_alert) {
+    if (!CheckTemplates(c, r.Find("labels"), path.Key("labels"), rc, alert->scalar)) return false;
+    if (!CheckTemplates(c, r.Find("annotations"), path.Key("annotations"), rc, alert->scalar)) return false;
   }
   return true;
 }
 
-bool CheckScrape(Checker& c, const Node& sc, const KeyPath& path) {
-  if (!ExpectMap(c, sc, path)) return false;
-  if (!CheckKeys(c, sc, path,
-                 {"job_name", "honor_labels", "honor_timestamps", "params", "scrape_interval",
-                  "scrape_timeout", "metrics_path", "scheme", "basic_auth", "authorization", "oauth2",
-                  "bearer_token", "bearer_token_file", "follow_redirects", "enable_http2", "tls_config",
-                  "proxy_url", "proxy_connect_header", "static_configs", "file_sd_configs",
-                  "relabel_configs", "metric_relabel_configs", "body_size_limit", "sample_limit",
-                  "target_limit", "label_limit", "label_name_length_limit", "label_value_length_limit"},
-                 &IsOpaqueSdKey)) {
-    return false;
-  }
-  const Node* job = sc.Find("job_name");
-  if (IsNullish(job)) return c.Fail(sc.line, path.Key("job_name"), "\"job_name\" is required");
-  if (!ExpectScalar(c, *job, path.Key("job_name"))) return false;
-  if (job->scalar.empty()) return c.Fail(job->line, path.Key("job_name"), "\"job_name\" must not be empty");
-  for (const char* k : {"honor_labels", "honor_timestamps", "follow_redirects", "enable_http2"}) {
-    if (const Node* v = sc.Find(k); v != nullptr && !CheckBool(c, *v, path.Key(k))) return false;
-  }
-  for (const char* k : {"sample_limit", "target_limit", "label_limit", "label_name_length_limit",
-                        "label_value_length_limit"}) {
-    if (const Node* v = sc.Find(k); v != nullptr && !CheckUint(c, *v, path.Key(k))) return false;
-  }
-  for (const char* k : {"metrics_path", "proxy_url", "body_size_limit", "bearer_token", "bearer_token_file"}) {
-    if (const Node* v = sc.Find(k); v != nullptr && !ExpectScalar(c, *v, path.Key(k))) return false;
-  }
-  for (const char* k : {"basic_auth", "authorization", "oauth2", "tls_config", "proxy_connect_header"}) {
-    if (const Node* v = sc.Find(k); !IsNullish(v) && !ExpectMap(c, *v, path.Key(k))) return false;
-  }
-  if (const Node* scheme = sc.Find("scheme"); scheme != nullptr) {
-    if (!ExpectScalar(c, *scheme, path.Key("scheme"))) return false;
-    if (scheme->scalar != "http" && scheme->scalar != "https") {
-      return c.Fail(scheme->line, path.Key("scheme"),
-                    absl::StrCat("scheme must be http or https, not \"", absl::CHexEscape(scheme->scalar), "\""));
-    }
-  }
-  absl::Duration interval, timeout;
-  const Node* si = sc.Find("scrape_interval");
-  const Node* st = sc.Find("scrape_timeout");
-  if (si != nullptr && !CheckDuration(c, *si, path.Key("scrape_interval"), &interval)) return false;
-  if (st != nullptr && !CheckDuration(c, *st, path.Key("scrape_timeout"), &timeout)) return false;
-  if (si != nullptr && interval <= absl::ZeroDuration()) {
-    return c.Fail(si->line, path.Key("scrape_interval"), "scrape_interval must be positive");
-  }
-  if (si != nullptr && st != nullptr && timeout > interval) {
-    return c.Fail(st->line, path.Key("scrape_timeout"),
-                  absl::StrCat("scrape_timeout ", st->scalar, " is greater than scrape_interval ", si->scalar));
-  }
-  if (const Node* params = sc.Find("params"); !IsNullish(params)) {
-    const KeyPath pp = path.Key("params");
-    if (!ExpectMap(c, *params, pp)) return false;
-    for (const YamlSubsetEntry& e : params->map) {
-      if (!CheckStringList(c, &e.value, pp.Key(e.key))) return false;
-    }
-  }
-  if (const Node* statics = sc.Find("static_configs"); !IsNullish(statics)) {
-    const KeyPath sp = path.Key("static_configs");
-    if (!ExpectSeq(c, *statics, sp)) return false;
-    for (size_t i = 0; i < statics->seq.size(); ++i) {
-      const Node& g = statics->seq[i];
-      const KeyPath p = sp.Index(i);
-      if (!ExpectMap(c, g, p)) return false;
-      if (!CheckKeys(c, g, p, {"targets", "labels"})) return false;
-      if (!CheckStringList(c, g.Find("targets"), p.Key("targets"))) return false;
-      if (!CheckLabelMap(c, g.Find("labels"), p.Key("labels"), false)) return false;
-    }
-  }
-  if (const Node* files = sc.Find("file_sd_configs"); !IsNullish(files)) {
-    const KeyPath fp = path.Key("file_sd_configs");
-    if (!ExpectSeq(c, *files, fp)) return false;
-    for (size_t i = 0; i < files->seq.size(); ++i) {
-      const Node& f = files->seq[i];
-      const KeyPath p = fp.Index(i);
-      if (!ExpectMap(c, f, p)) return false;
-      if (!CheckKeys(c, f, p, {"files", "refresh_interval"})) return false;
-      if (!CheckStringList(c, f.Find("files"), p.Key("files"))) return false;
-      if (const Node* ri = f.Find("refresh_interval");
-          ri != nullptr && !CheckDuration(c, *ri, p.Key("refresh_interval"), nullptr)) {
-        return false;
-      }
-    }
-  }
-  for (const YamlSubsetEntry& e : sc.map) {
-    if (IsOpaqueSdKey(e.key) && !e.value.IsNull() && !ExpectSeq(c, e.value, path.Key(e.key))) return false;
-  }
-  if (!CheckRelabelConfigs(c, sc.Find("relabel_configs"), path.Key("relabel_configs"))) return false;
-  if (!CheckRelabelConfigs(c, sc.Find("metric_relabel_configs"), path.Key("metric_relabel_configs"))) {
-    return false;
-  }
+// The one version setting, as each parser spells it.
+bool ResolveVersions(const ValidationOptions& options, prom::PromVersion* schema, promql::ParseOptions* promql,
+                     gotemplate::ParseOptions* templates) {
+  absl::StatusOr<prom::PromVersion> v = prom::ParsePromVersion(options.prometheus_version);
+  if (!v.ok()) return false;
+  *schema = *v;
+  promql->version = promql::Version{v->major, v->minor};
+  templates->version = gotemplate::PrometheusVersion{v->major, v->minor};
   return true;
 }
 
 }  // namespace
 
-bool CheckRuleFile(const YamlSubsetNode& root, FragmentError* error) {
+bool CheckRuleFile(const YamlSubsetNode& root, const ValidationOptions& options, FragmentError* error) {
   Checker c(error);
+  RuleContext rc;
+  if (!ResolveVersions(options, &rc.version, &rc.promql, &rc.templates)) {
+    return c.Fail(0, KeyPath{}, absl::StrCat("validation.prometheus_version \"", options.prometheus_version,
+                                             "\" is not a supported Prometheus version"));
+  }
   const KeyPath top;
   if (root.IsNull()) return true;  // an empty rule file is valid
   if (!ExpectMap(c, root, top)) return false;
@@ -329,8 +246,21 @@ bool CheckRuleFile(const YamlSubsetNode& root, FragmentError* error) {
     const Node& g = groups->seq[gi];
     const KeyPath gp = gsp.Index(gi);
     if (!ExpectMap(c, g, gp)) return false;
-    // Prometheus 2.42's rulefmt has no group "labels" or "query_offset".
-    if (!CheckKeys(c, g, gp, {"name", "interval", "limit", "rules"})) return false;
+    // rulefmt's RuleGroup; query_offset came with 2.53, group labels with 3.0.
+    if (!CheckKeys(c, g, gp, {"name", "interval", "query_offset", "limit", "rules", "labels"})) return false;
+    for (const auto& [key, since] : {std::pair<const char*, prom::PromVersion>{"query_offset", {2, 53}},
+                                     std::pair<const char*, prom::PromVersion>{"labels", {3, 0}}}) {
+      if (const Node* v = g.Find(key); v != nullptr && rc.version < since) {
+        return c.Fail(v->line, gp.Key(key),
+                      absl::StrCat("\"", key, "\" needs Prometheus ", since.ToString(),
+                                   " or newer (validating for ", rc.version.ToString(), ")"));
+      }
+    }
+    if (const Node* v = g.Find("query_offset");
+        v != nullptr && !CheckDuration(c, *v, gp.Key("query_offset"), nullptr)) {
+      return false;
+    }
+    if (!CheckLabelMap(c, g.Find("labels"), gp.Key("labels"), false)) return false;
     const Node* name = g.Find("name");
     const KeyPath np = gp.Key("name");
     if (IsNullish(name)) return c.Fail(g.line, np, "group \"name\" is required");
@@ -351,17 +281,29 @@ bool CheckRuleFile(const YamlSubsetNode& root, FragmentError* error) {
     const KeyPath rp = gp.Key("rules");
     if (!ExpectSeq(c, *rules, rp)) return false;
     for (size_t ri = 0; ri < rules->seq.size(); ++ri) {
-      if (!CheckRule(c, rules->seq[ri], rp.Index(ri))) return false;
+      if (!CheckRule(c, rules->seq[ri], rp.Index(ri), rc)) return false;
     }
   }
   return true;
 }
 
-bool CheckScrapeConfig(const YamlSubsetNode& scrape_config, absl::string_view key_prefix,
+bool CheckScrapeConfig(const YamlSubsetNode& scrape_config, absl::string_view source,
+                       const ValidationOptions& options, absl::string_view key_prefix,
                        FragmentError* error) {
-  Checker c(error);
-  const KeyPath top{nullptr, key_prefix, 0, false};
-  return CheckScrape(c, scrape_config, top);
+  prom::ScrapeCheckOptions o;
+  promql::ParseOptions unused_promql;
+  gotemplate::ParseOptions unused_templates;
+  if (!ResolveVersions(options, &o.version, &unused_promql, &unused_templates)) {
+    if (error != nullptr) {
+      *error = {0, "", absl::StrCat("validation.prometheus_version \"", options.prometheus_version,
+                                    "\" is not a supported Prometheus version")};
+    }
+    return false;
+  }
+  o.trusted = options.trusted_sources.count(source) > 0;
+  o.global_scrape_interval_ns = options.global_scrape_interval_ns;
+  o.global_scrape_timeout_ns = options.global_scrape_timeout_ns;
+  return prom::CheckScrapeConfig(scrape_config, o, error, key_prefix).ok();
 }
 
 bool CheckTargetGroups(const YamlSubsetNode& root, FragmentError* error) {

@@ -224,7 +224,6 @@ ReconcileResult OutputReconciler::Reconcile(const std::string& /*key*/) {
       ParseEntry(src.name, stored, &e, &report);
     }
   }
-  CheckPendingWithPromtool();
   RenderInput input;
   input.base_config = base;
   int source_index = 0;
@@ -332,8 +331,8 @@ void OutputReconciler::ParseEntry(const std::string& source,
   if (frag.ok()) {
     auto candidate = std::make_shared<const Fragment>(*std::move(frag));
     if (!options_.promtool.empty() && candidate->kind == FragmentKind::kRules) {
-      promtool_pending_.emplace_back(Key(source, doc.name), std::move(candidate));
-      return;
+      e->unvetted = true;
+      unvetted_.insert(Key(source, doc.name));
     }
     e->accepted = std::move(candidate);
     e->parse_error.clear();
@@ -349,42 +348,79 @@ void OutputReconciler::ParseEntry(const std::string& source,
   }
 }
 
-void OutputReconciler::CheckPendingWithPromtool() {
-  if (promtool_pending_.empty()) return;
+bool OutputReconciler::SecondOpinionPending() const { return !unvetted_.empty(); }
+
+absl::StatusOr<SecondOpinionReport> OutputReconciler::SecondOpinion() {
+  SecondOpinionReport out;
+  if (unvetted_.empty() || options_.promtool.empty()) return out;
   std::vector<std::pair<Key, std::shared_ptr<const Fragment>>> pending;
-  pending.swap(promtool_pending_);
+  for (const Key& key : unvetted_) {
+    auto it = entries_.find(key);
+    if (it == entries_.end() || !it->second.unvetted || it->second.accepted == nullptr) continue;
+    pending.emplace_back(key, it->second.accepted);
+  }
+  // Deterministic order: the log and the batches do not depend on hashing.
+  std::sort(pending.begin(), pending.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   // A few hundred files per promtool process keeps the command line short.
   constexpr size_t kBatch = 256;
+  std::vector<std::string> verdicts;
   for (size_t start = 0; start < pending.size(); start += kBatch) {
     const size_t end = std::min(pending.size(), start + kBatch);
     std::vector<absl::string_view> files;
     for (size_t i = start; i < end; ++i) files.push_back(pending[i].second->output_bytes());
-    absl::StatusOr<std::vector<std::string>> verdicts =
-        PromtoolCheckRules(options_.promtool, files);
-    if (!verdicts.ok()) {
-      LOG_WARN("promtool could not check rule fragments",
-               {{"promtool", options_.promtool}, {"err", verdicts.status().message()}});
+    absl::StatusOr<std::vector<std::string>> batch = PromtoolCheckRules(options_.promtool, files);
+    if (!batch.ok()) {
+      LOG_WARN("promtool could not give its second opinion; retrying",
+               {{"promtool", options_.promtool}, {"err", batch.status().message()}});
+      return absl::UnavailableError(absl::StrCat("promtool: ", batch.status().message()));
     }
-    for (size_t i = start; i < end; ++i) {
-      const auto& [key, candidate] = pending[i];
-      auto it = entries_.find(key);
-      if (it == entries_.end()) continue;
-      Entry& e = it->second;
-      const std::string verdict =
-          verdicts.ok() ? (*verdicts)[i - start]
-                        : absl::StrCat("could not be checked: ", verdicts.status().message());
-      if (verdict.empty()) {
-        e.accepted = candidate;
-        e.parse_error.clear();
-        continue;
-      }
-      e.parse_error = Describe(key.first, key.second, {0, "", absl::StrCat("promtool: ", verdict)});
-      LOG_WARN("fragment rejected", {{"source", key.first},
-                                     {"document", key.second},
-                                     {"reason", absl::StrCat("promtool: ", verdict)},
-                                     {"kept_last_accepted", e.accepted != nullptr}});
-    }
+    verdicts.insert(verdicts.end(), batch->begin(), batch->end());
   }
+  // promtool's own release judges what it cannot know as invalid: a fragment
+  // that promconf also refuses when validating for that release is newer
+  // than promtool, not wrong.
+  ValidationOptions as_promtool = options_.validation;
+  as_promtool.prometheus_version = options_.promtool_version;
+  for (size_t i = 0; i < pending.size(); ++i) {
+    const auto& [key, fragment] = pending[i];
+    Entry& e = entries_[key];
+    unvetted_.erase(key);
+    e.unvetted = false;
+    ++out.checked;
+    if (e.accepted != fragment) continue;  // replaced meanwhile; vetted next time
+    if (verdicts[i].empty()) {
+      e.vetted = fragment;
+      continue;
+    }
+    bool skipped = false;
+    if (!options_.promtool_version.empty()) {
+      Document doc;
+      doc.name = key.second;
+      doc.data = fragment->output_bytes();
+      skipped = !ParseFragment(key.first, doc, as_promtool).ok();
+    }
+    if (skipped) {
+      ++out.skipped;
+      e.vetted = fragment;
+      LOG_INFO("promtool refused a fragment its release cannot know; kept",
+               {{"source", key.first}, {"document", key.second}, {"promtool_version", options_.promtool_version},
+                {"promtool", verdicts[i]}});
+      continue;
+    }
+    ++out.disagreements;
+    out.rerender_needed = true;
+    e.accepted = e.vetted;
+    e.parse_error = Describe(key.first, key.second, {0, "", absl::StrCat("promtool: ", verdicts[i])});
+    LOG_WARN("promtool rejected a fragment promconf accepted; reverted (a validation disagreement)",
+             {{"source", key.first},
+              {"document", key.second},
+              {"reason", absl::StrCat("promtool: ", verdicts[i])},
+              {"kept_last_accepted", e.accepted != nullptr}});
+  }
+  unvetted_.clear();
+  // The reverted versions reach the files through a full render.
+  if (out.rerender_needed) last_ok_ = false;
+  return out;
 }
 
 FragmentStatus OutputReconciler::MakeStatus(const std::string& source, const std::string& document,
@@ -472,7 +508,6 @@ absl::Status OutputReconciler::ApplyModified(const StoreSnapshot& snap,
     ParseEntry(source, *m.stored, &e, report);
     changed.push_back({&m, &e, false});
   }
-  CheckPendingWithPromtool();
   bool same = true;
   for (size_t i = 0; i < changed.size(); ++i) {
     const Entry& e = *changed[i].entry;

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "informers/document_store.h"
 #include "reconcile/atomic_writer.h"
@@ -42,10 +43,15 @@ struct OutputOptions {
   ValidationOptions validation;
   // Write nothing; LastReport().diff says what would change.
   bool dry_run = false;
-  // promtool's path: rule fragments promconf accepts are also checked by
-  // `promtool check rules` (PromQL, templates), in one batch per reconcile.
-  // Empty: not checked.
+  // promtool's path: a second opinion that never delays a file. In-process
+  // validation decides every change; rule fragments it accepted are checked
+  // by `promtool check rules` before the next reload (SecondOpinion()), only
+  // those accepted since the last check. Empty: no second opinion.
   std::string promtool;
+  // That promtool's release ("2.42"); "" when unknown. What promtool refuses
+  // because its release predates what the fragment uses is not a
+  // disagreement.
+  std::string promtool_version;
   Filesystem* fs = nullptr;  // nullptr: RealFilesystem()
 };
 
@@ -80,6 +86,20 @@ struct ReconcileReport {
   uint64_t store_generation = 0;
 };
 
+// What promtool's second opinion found (OutputReconciler::SecondOpinion).
+struct SecondOpinionReport {
+  int checked = 0;
+  // promtool rejected what promconf accepted: each such fragment is reverted
+  // to the last version promtool agreed with (or left out) and marked
+  // rejected. Should stay 0 (promconf_validation_disagreements_total).
+  int disagreements = 0;
+  // promtool refused what its older release (or its build) cannot know: the
+  // fragment stays.
+  int skipped = 0;
+  // A fragment was reverted: render again before reloading.
+  bool rerender_needed = false;
+};
+
 class OutputReconciler : public Reconciler {
  public:
   OutputReconciler(DocumentStore* store, OutputOptions options);
@@ -88,6 +108,14 @@ class OutputReconciler : public Reconciler {
   // kFailedPrecondition when the base config is bad or missing (terminal
   // until someone fixes it). The key is not interpreted.
   ReconcileResult Reconcile(const std::string& key) override;
+
+  // Whether rule fragments accepted since the last SecondOpinion() wait for
+  // promtool. Same caller as Reconcile().
+  bool SecondOpinionPending() const;
+  // Runs promtool over them (a batch per process). Unavailable when promtool
+  // could not run: they stay pending (retry with backoff). Same caller as
+  // Reconcile().
+  absl::StatusOr<SecondOpinionReport> SecondOpinion();
 
   ReconcileReport LastReport() const;
   // Sorted by source order, then document name.
@@ -109,6 +137,11 @@ class OutputReconciler : public Reconciler {
     bool parsed = false;
     // Set by the last full render: its output file lost a clash.
     bool file_rejected = false;
+    // The last accepted version promtool agreed with (or could not judge):
+    // what a version promtool rejects reverts to.
+    std::shared_ptr<const Fragment> vetted;
+    // `accepted` waits for promtool's second opinion.
+    bool unvetted = false;
     // Index of its row in statuses_.
     size_t status_index = 0;
   };
@@ -121,8 +154,6 @@ class OutputReconciler : public Reconciler {
   // Re-parses `stored` into `e` when its version is new.
   void ParseEntry(const std::string& source, const std::shared_ptr<const StoredDocument>& stored,
                   Entry* e, ReconcileReport* report);
-  // Runs promtool over promtool_pending_ and applies its verdicts.
-  void CheckPendingWithPromtool();
   FragmentStatus MakeStatus(const std::string& source, const std::string& document,
                             const Entry& e) const;
   static void CountStatus(const FragmentStatus& s, int delta, ReconcileReport* report);
@@ -147,9 +178,8 @@ class OutputReconciler : public Reconciler {
   // Only touched by Reconcile() (one caller at a time).
   AtomicFileWriter writer_;
   absl::flat_hash_map<Key, Entry> entries_;
-  // Rule fragments parsed in this reconcile that wait for promtool's verdict
-  // before they replace their entry's accepted version.
-  std::vector<std::pair<Key, std::shared_ptr<const Fragment>>> promtool_pending_;
+  // Entries whose accepted version waits for promtool (Entry::unvetted).
+  absl::flat_hash_set<Key> unvetted_;
   std::vector<std::string> source_names_;
   uint64_t last_generation_ = 0;
   // The snapshot of the last successful sync.

@@ -32,6 +32,53 @@ struct ScratchDir {
   }
 };
 
+struct PromtoolRun {
+  int code = -1;
+  std::string out, err;
+};
+
+// Runs promtool with `args` (args[0] is its path), stdin from /dev/null,
+// stdout and stderr into files in `dir`; kills it after `timeout`.
+absl::StatusOr<PromtoolRun> RunPromtool(std::vector<std::string> args, const std::string& dir,
+                                        absl::Duration timeout) {
+  const std::string out_path = dir + "/stdout", err_path = dir + "/stderr";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, args[0].c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    return absl::UnavailableError(absl::StrCat("promtool: cannot run ", args[0], ": ", strerror(rc)));
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  int status = 0;
+  for (;;) {
+    pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR) {
+      return absl::InternalError(absl::StrCat("promtool: waitpid: ", strerror(errno)));
+    }
+    if (absl::Now() >= deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return absl::DeadlineExceededError(
+          absl::StrCat("promtool: no answer within ", absl::FormatDuration(timeout)));
+    }
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  PromtoolRun run;
+  run.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  run.out = ReadSmallFile(out_path, "promtool output").value_or("");
+  run.err = ReadSmallFile(err_path, "promtool output").value_or("");
+  return run;
+}
+
 }  // namespace
 
 std::string FindPromtool() {
@@ -40,6 +87,24 @@ std::string FindPromtool() {
     if (dir.empty()) continue;
     std::string candidate = absl::StrCat(dir, "/promtool");
     if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+std::string PromtoolVersion(const std::string& promtool) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "promconf-promtool.XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) return "";
+  ScratchDir dir{tmpl};
+  absl::StatusOr<PromtoolRun> run = RunPromtool({promtool, "--version"}, dir.path, absl::Seconds(10));
+  if (!run.ok() || run->code != 0) return "";
+  // "promtool, version 2.42.0+ds (branch: ..., revision: ...)"
+  for (absl::string_view text : {absl::string_view(run->out), absl::string_view(run->err)}) {
+    size_t at = text.find("version ");
+    if (at == absl::string_view::npos) continue;
+    absl::string_view v = text.substr(at + 8);
+    v = v.substr(0, v.find_first_not_of("0123456789."));
+    std::vector<absl::string_view> parts = absl::StrSplit(v, '.');
+    if (parts.size() >= 2 && !parts[0].empty() && !parts[1].empty()) return absl::StrCat(parts[0], ".", parts[1]);
   }
   return "";
 }
@@ -64,47 +129,18 @@ absl::StatusOr<std::vector<std::string>> PromtoolCheckRules(
     if (!out) return absl::UnavailableError(absl::StrCat("promtool: cannot write ", names.back()));
     args.push_back(names.back());
   }
-  const std::string out_path = dir.path + "/stdout", err_path = dir.path + "/stderr";
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, promtool.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("promtool: cannot run ", promtool, ": ", strerror(rc)));
-  }
-  const absl::Time deadline = absl::Now() + timeout;
-  int status = 0;
-  for (;;) {
-    pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid) break;
-    if (done < 0 && errno != EINTR) {
-      return absl::InternalError(absl::StrCat("promtool: waitpid: ", strerror(errno)));
-    }
-    if (absl::Now() >= deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
+  absl::StatusOr<PromtoolRun> run = RunPromtool(args, dir.path, timeout);
+  if (!run.ok()) {
+    if (absl::IsDeadlineExceeded(run.status())) {
       return absl::DeadlineExceededError(absl::StrCat("promtool: no verdict on ", files.size(),
-                                                      " rule files within ",
-                                                      absl::FormatDuration(timeout)));
+                                                      " rule files within ", absl::FormatDuration(timeout)));
     }
-    absl::SleepFor(absl::Milliseconds(2));
+    return run.status();
   }
-  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  const std::string out = ReadSmallFile(out_path, "promtool output").value_or(""),
-                    err = ReadSmallFile(err_path, "promtool output").value_or("");
-  if (code != 0 && code != 1) {
-    return absl::UnavailableError(absl::StrCat("promtool exited with ", code, ": ",
+  const std::string& out = run->out;
+  const std::string& err = run->err;
+  if (run->code != 0 && run->code != 1) {
+    return absl::UnavailableError(absl::StrCat("promtool exited with ", run->code, ": ",
                                                absl::StripAsciiWhitespace(err.substr(0, 500))));
   }
   // stdout: "Checking F" then "  SUCCESS: ..." for each file that passed;

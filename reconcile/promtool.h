@@ -22,6 +22,10 @@ namespace promconf {
 // The promtool on $PATH, or "" when there is none.
 std::string FindPromtool();
 
+// The release of that promtool, "major.minor" ("2.42"), from
+// `promtool --version`; "" when it cannot be told.
+std::string PromtoolVersion(const std::string& promtool);
+
 // Runs `promtool check rules --lint=none` over `files` (rule file bytes) in
 // a private temp directory. Returns one entry per file: "" when promtool
 // accepts it, otherwise its messages with the temp file name replaced by
