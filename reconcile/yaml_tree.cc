@@ -1,5 +1,7 @@
 #include "reconcile/yaml_tree.h"
 
+#include "util/json.h"
+
 #include <algorithm>
 #include <exception>
 #include <new>
@@ -489,20 +491,6 @@ absl::Status Reject(YamlParseError e, YamlParseError* error) {
 
 }  // namespace
 
-bool IsValidUtf8(absl::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    if (static_cast<unsigned char>(s[i]) < 0x80) {
-      ++i;
-      continue;
-    }
-    uint32_t cp = 0;
-    int len = Utf8Length(s, i, &cp);
-    if (len == 0) return false;
-    i += static_cast<size_t>(len);
-  }
-  return true;
-}
 
 uint64_t YamlTreeCost(const YamlSubsetNode& node, int depth) {
   uint64_t cost = kNodeCost + 2 * static_cast<uint64_t>(depth) + node.scalar.size();

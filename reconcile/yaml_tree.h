@@ -67,8 +67,6 @@ uint64_t YamlTreeCost(const YamlSubsetNode& node, int depth = 0);
 // Nesting of collections in the tree (a scalar or null: 0).
 int YamlTreeDepth(const YamlSubsetNode& node);
 
-// Whether `s` is valid UTF-8 (no overlong forms, surrogates or code points
-// past U+10FFFF).
-bool IsValidUtf8(absl::string_view s);
+// IsValidUtf8: util/json.h.
 
 }  // namespace promconf

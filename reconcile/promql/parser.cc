@@ -21,6 +21,7 @@
 #include "re2/re2.h"
 #include "reconcile/promql/lexer.h"
 #include "reconcile/promql/promql.h"
+#include "util/json.h"
 
 namespace promconf::promql {
 
@@ -40,31 +41,6 @@ bool IsLegacyLabelName(absl::string_view s) {
     bool ok = c == '_' || absl::ascii_isalpha(static_cast<unsigned char>(c)) ||
               (i > 0 && absl::ascii_isdigit(static_cast<unsigned char>(c)));
     if (!ok) return false;
-  }
-  return true;
-}
-
-bool IsValidUtf8(absl::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-    if (n == 0 || c > 0xF4 || i + n > s.size()) return false;
-    uint32_t r = n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
-    for (size_t k = 1; k < n; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      r = (r << 6) | (cc & 0x3F);
-    }
-    if ((n == 3 && r < 0x800) || (n == 4 && (r < 0x10000 || r > 0x10FFFF)) ||
-        (r >= 0xD800 && r <= 0xDFFF)) {
-      return false;
-    }
-    i += n;
   }
   return true;
 }
