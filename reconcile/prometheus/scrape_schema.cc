@@ -342,9 +342,8 @@ bool Walker::CheckScalar(const YamlSubsetNode& n, const Type& t) {
       return Fail(n, e);
     }
     case Kind::kSize: {
-      bool negative;
-      // go-yaml v2 stores a plain integer straight into units.Base2Bytes.
-      if (IsPlain(n) && ParseYaml11Int(s, &negative).has_value()) return true;
+      // Base2Bytes is a TextUnmarshaler: even a plain integer is parsed as
+      // text, and "1048576" has no unit (promtool 2.42 agrees).
       std::string e = CheckBase2Bytes(s);
       if (e.empty()) return true;
       return Fail(n, e);
@@ -507,6 +506,11 @@ bool OAuth2Rule(const YamlSubsetNode& o, Walker& w) {
     if (!alg.empty() && alg != "RS256" && alg != "RS384" && alg != "RS512") {
       return w.FailAt(o, "signature_algorithm", "valid signature algorithms are RS256, RS384 and RS512");
     }
+  } else if (w.version() < V(2, 51) && !HasStr(o, "client_secret") &&
+             !HasStr(o, "client_secret_file")) {
+    // prometheus/common before 0.47 (Prometheus 2.51) made a secret mandatory.
+    return w.FailAt(o, "client_secret",
+                    "either oauth2 client_secret or client_secret_file must be configured");
   } else if (Count({HasStr(o, "client_secret"), HasStr(o, "client_secret_file"),
                     HasStr(o, "client_secret_ref")}) > 1) {
     return w.FailAt(o, "client_secret",
@@ -933,7 +937,27 @@ bool ScalewayRule(const YamlSubsetNode& o, Walker& w) {
   const bool key = HasStr(o, "secret_key"), file = HasStr(o, "secret_key_file");
   if (!key && !file) return w.FailAt(o, "secret_key", "one of secret_key & secret_key_file must be configured");
   if (key && file) return w.FailAt(o, "secret_key_file", "at most one of secret_key & secret_key_file must be configured");
-  return Required(o, w, "access_key", "access_key is mandatory");
+  if (!Required(o, w, "access_key", "access_key is mandatory")) return false;
+  // scw.NewClient validates the profile's formats.
+  static const LazyRE2 kAccessKey = {"SCW[A-Z0-9]{17}"};
+  static const LazyRE2 kUuid = {"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"};
+  auto matches = [](absl::string_view v, const LazyRE2& re) {
+    return RE2::FullMatch(re2::StringPiece(v.data(), v.size()), *re);
+  };
+  if (!matches(Str(o, "access_key"), kAccessKey)) {
+    return w.FailAt(o, "access_key",
+                    absl::StrCat("scaleway-sdk-go: invalid access key format ",
+                                 Quoted(Str(o, "access_key")), ", expected SCWXXXXXXXXXXXXXXXXX format"));
+  }
+  if (key && !matches(Str(o, "secret_key"), kUuid)) {
+    return w.FailAt(o, "secret_key", "scaleway-sdk-go: invalid secret key format, expected a UUID");
+  }
+  if (!matches(Str(o, "project_id"), kUuid)) {
+    return w.FailAt(o, "project_id",
+                    absl::StrCat("scaleway-sdk-go: invalid project ID format ",
+                                 Quoted(Str(o, "project_id")), ", expected a UUID"));
+  }
+  return true;
 }
 bool TritonRule(const YamlSubsetNode& o, Walker& w) {
   if (Has(o, "role") && Str(o, "role") != "container" && Str(o, "role") != "cn") {

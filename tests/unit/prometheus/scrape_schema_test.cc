@@ -181,7 +181,11 @@ const SchemaCase kSchemaCases[] = {
     {"body_size_limit lots", "job_name: a\nbody_size_limit: lots\n", "", "invalid size",
      "body_size_limit"},
     {"body_size_limit 10MB", "job_name: a\nbody_size_limit: 10MB\n", "", nullptr},
-    {"body_size_limit plain integer", "job_name: a\nbody_size_limit: 1000\n", "", nullptr},
+    {"body_size_limit plain integer", "job_name: a\nbody_size_limit: 1000\n", "", "invalid size"},
+    {"oauth2 without secret on 2.50", "job_name: a\noauth2:\n  client_id: c\n  token_url: https://t\n",
+     "2.50", "either oauth2 client_secret or client_secret_file must be configured"},
+    {"oauth2 without secret on 2.51", "job_name: a\noauth2:\n  client_id: c\n  token_url: https://t\n",
+     "2.51", nullptr},
     {"body_size_limit quoted integer", "job_name: a\nbody_size_limit: '1000'\n", "", "invalid size"},
     {"scrape_interval 300y", "job_name: a\nscrape_interval: 300y\n", "", "duration out of range",
      "scrape_interval"},
@@ -404,7 +408,9 @@ const std::map<std::string, std::string>& MinimalSd() {
       {"ovhcloud_sd_configs", "application_key: a\n    application_secret: b\n    consumer_key: c\n    service: vps"},
       {"puppetdb_sd_configs", "url: https://puppetdb:8081\n    query: 'resources { type = \"Class\" }'"},
       {"rds_sd_configs", "region: eu-west-1"},
-      {"scaleway_sd_configs", "role: instance\n    project_id: p\n    access_key: a\n    secret_key: s"},
+      {"scaleway_sd_configs",
+       "role: instance\n    project_id: 11111111-1111-1111-1111-111111111111\n"
+       "    access_key: SCWXXXXXXXXXXXXXXXXX\n    secret_key: 22222222-2222-2222-2222-222222222222"},
       {"serverset_sd_configs", "servers: [zk:2181]\n    paths: [/aurora]"},
       {"stackit_sd_configs", "project: p\n    region: eu01"},
       {"triton_sd_configs", "account: a\n    dns_suffix: d\n    endpoint: e"},
@@ -469,8 +475,9 @@ std::map<std::string, std::string> FileCases() {
       {"marathon_sd_config.auth_token_file",
        "job_name: a\nmarathon_sd_configs:\n  - servers: [http://m:8080]\n    auth_token_file: /t\n"},
       {"scaleway_sd_config.secret_key_file",
-       "job_name: a\nscaleway_sd_configs:\n  - role: instance\n    project_id: p\n    access_key: a\n"
-       "    secret_key_file: /s\n"},
+       "job_name: a\nscaleway_sd_configs:\n  - role: instance\n"
+       "    project_id: 11111111-1111-1111-1111-111111111111\n"
+       "    access_key: SCWXXXXXXXXXXXXXXXXX\n    secret_key_file: /s\n"},
       {"outscale_sd_config.secret_key_file",
        "job_name: a\noutscale_sd_configs:\n  - region: r\n    access_key: a\n    secret_key_file: /s\n"},
       {"oci_sd_config.key_file",
