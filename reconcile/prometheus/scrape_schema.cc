@@ -360,7 +360,7 @@ bool Walker::CheckScalar(const YamlSubsetNode& n, const Type& t) {
                                   "source may (see the README's security section)"));
     case Kind::kTargetsFile: {
       // discovery/file: patFileSDName.
-      static const LazyRE2 kPattern = {R"(^[^*]*(\*[^/]*)?\.(json|yml|yaml|JSON|YML|YAML)$)"};
+      static const RE2* const kPattern = new RE2(R"(^[^*]*(\*[^/]*)?\.(json|yml|yaml|JSON|YML|YAML)$)");
       if (!RE2::FullMatch(s, *kPattern)) {
         return Fail(n, absl::StrCat("path name ", Quoted(s), " is not valid for file discovery"));
       }
@@ -623,7 +623,7 @@ bool CustomHttpClient(const YamlSubsetNode& o) {
 
 // relabelTarget: a label name in which $1 / ${name} stand for regex groups.
 bool IsRelabelTarget(absl::string_view s) {
-  static const LazyRE2 kTarget = {R"((?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+)"};
+  static const RE2* const kTarget = new RE2(R"((?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+)");
   return RE2::FullMatch(re2::StringPiece(s.data(), s.size()), *kTarget);
 }
 
@@ -939,9 +939,9 @@ bool ScalewayRule(const YamlSubsetNode& o, Walker& w) {
   if (key && file) return w.FailAt(o, "secret_key_file", "at most one of secret_key & secret_key_file must be configured");
   if (!Required(o, w, "access_key", "access_key is mandatory")) return false;
   // scw.NewClient validates the profile's formats.
-  static const LazyRE2 kAccessKey = {"SCW[A-Z0-9]{17}"};
-  static const LazyRE2 kUuid = {"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"};
-  auto matches = [](absl::string_view v, const LazyRE2& re) {
+  static const RE2* const kAccessKey = new RE2("SCW[A-Z0-9]{17}");
+  static const RE2* const kUuid = new RE2("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
+  auto matches = [](absl::string_view v, const RE2* re) {
     return RE2::FullMatch(re2::StringPiece(v.data(), v.size()), *re);
   };
   if (!matches(Str(o, "access_key"), kAccessKey)) {
@@ -1520,6 +1520,29 @@ absl::Status CheckScrapeConfig(const YamlSubsetNode& sc, const ScrapeCheckOption
     return absl::OkStatus();
   }
   return absl::InvalidArgumentError(w.reason());
+}
+
+absl::Status ApplyGlobalConfig(const YamlSubsetNode& base_config, ScrapeCheckOptions* options) {
+  const YamlSubsetNode* global = base_config.IsMap() ? base_config.Find("global") : nullptr;
+  if (global == nullptr || !global->IsMap()) return absl::OkStatus();
+  for (const auto& [key, out] : {std::pair<absl::string_view, int64_t*>{
+                                     "scrape_interval", &options->global_scrape_interval_ns},
+                                 {"scrape_timeout", &options->global_scrape_timeout_ns}}) {
+    const YamlSubsetNode* v = global->Find(key);
+    if (v == nullptr || v->IsNull()) continue;
+    int64_t nanos = 0;
+    std::string e = v->IsScalar() ? CheckDuration(v->scalar, &nanos) : "expected a duration";
+    if (!e.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("base config: global.", key, ": ", e));
+    }
+    // Prometheus keeps its default for a zero global.
+    if (nanos > 0) *out = nanos;
+  }
+  const YamlSubsetNode* scheme = global->Find("metric_name_validation_scheme");
+  if (scheme != nullptr && scheme->IsScalar()) {
+    options->global_name_validation_scheme = scheme->scalar;
+  }
+  return absl::OkStatus();
 }
 
 bool IsServiceDiscoveryKey(absl::string_view name) {

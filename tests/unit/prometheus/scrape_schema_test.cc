@@ -373,6 +373,29 @@ TEST(Schema, KeyPrefixAndLine) {
   EXPECT_EQ(std::string(s.message()), e.reason);
 }
 
+TEST(Schema, TimeoutIsCheckedAfterTheBaseConfigsGlobals) {
+  std::optional<YamlSubsetNode> base =
+      ParseYamlSubset("global:\n  scrape_interval: 15s\n  scrape_timeout: 5s\n");
+  ASSERT_TRUE(base);
+  ScrapeCheckOptions o = Opts();
+  ASSERT_TRUE(ApplyGlobalConfig(*base, &o).ok());
+  EXPECT_EQ(o.global_scrape_interval_ns, 15'000'000'000);
+  // 20s > the global 15s interval; with Prometheus' default 1m it would pass.
+  Verdict v = Check("job_name: a\nscrape_timeout: 20s\n", o);
+  EXPECT_FALSE(v.ok);
+  EXPECT_TRUE(absl::StrContains(v.error.reason, "greater than scrape interval")) << v.error.reason;
+  EXPECT_TRUE(Check("job_name: a\nscrape_timeout: 20s\n", Opts()).ok);
+  std::optional<YamlSubsetNode> bad = ParseYamlSubset("global:\n  scrape_interval: 1x\n");
+  ASSERT_TRUE(bad);
+  EXPECT_FALSE(ApplyGlobalConfig(*bad, &o).ok());
+  std::optional<YamlSubsetNode> legacy =
+      ParseYamlSubset("global:\n  metric_name_validation_scheme: legacy\n");
+  ASSERT_TRUE(legacy);
+  ScrapeCheckOptions l = Opts();
+  ASSERT_TRUE(ApplyGlobalConfig(*legacy, &l).ok());
+  EXPECT_FALSE(Check("job_name: a\nrelabel_configs:\n  - source_labels: [a]\n    target_label: 0bad\n", l).ok);
+}
+
 // ---- every service discovery -----------------------------------------------------
 
 // A minimal config each SD accepts from an untrusted source.
