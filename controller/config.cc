@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "reconcile/prometheus/scrape_schema.h"
 #include "util/duration.h"
 #include "util/status_macros.h"
 #include "util/yaml_nesting.h"
@@ -395,6 +396,7 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view fil
     Block validation = top.Child("validation");
     std::string promtool = "auto", prefix = "none";
     validation.String("promtool", &promtool);
+    validation.String("prometheus_version", &config.validation.prometheus_version);
     validation.String("enforce_namespace_label", &config.validation.enforce_namespace_label);
     validation.UInt("max_fragment_bytes", &config.validation.max_fragment_bytes);
     validation.String("job_name_prefix", &prefix);
@@ -406,6 +408,11 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view fil
     if (prefix == "none") config.validation.job_name_prefix = JobNamePrefix::kNone;
     else if (prefix == "namespace") config.validation.job_name_prefix = JobNamePrefix::kNamespace;
     else validation.FailKey("job_name_prefix", "must be none or namespace");
+    if (absl::StatusOr<prom::PromVersion> v =
+            prom::ParsePromVersion(config.validation.prometheus_version);
+        !v.ok()) {
+      validation.FailKey("prometheus_version", v.status().message());
+    }
     if (config.validation.max_fragment_bytes == 0) {
       validation.FailKey("max_fragment_bytes", "must be greater than zero");
     }
@@ -446,6 +453,7 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view fil
     for (Block s : top.List("sources")) {
       SourceConfig source;
       s.String("name", &source.name);
+      s.Bool("trusted", &source.trusted);
       if (source.name.empty()) s.FailKey("name", "every source needs a name");
       if (!names.insert(source.name).second) {
         s.FailKey("name", absl::StrCat("duplicate source name \"", source.name, "\""));

@@ -46,6 +46,10 @@ enum class PromtoolMode { kAuto, kAlways, kNever };
 
 struct ValidationConfig {
   PromtoolMode promtool = PromtoolMode::kAuto;
+  // The Prometheus release fragments are validated for: "2.42", "3.1", ...
+  // (checked by prom::ParsePromVersion); "": the reload target's buildinfo
+  // when reachable, else the newest release the schema knows.
+  std::string prometheus_version;
   std::string enforce_namespace_label;
   uint64_t max_fragment_bytes = 1 << 20;
   JobNamePrefix job_name_prefix = JobNamePrefix::kNone;

@@ -68,6 +68,9 @@ struct FileSourceConfig {
 
 struct SourceConfig {
   std::string name;
+  // Only the operator can write it: its fragments may name files on the
+  // Prometheus host (SPEC "Who may write what"). false by default.
+  bool trusted = false;
   std::variant<KubernetesSourceConfig, EtcdSourceConfig, ZookeeperSourceConfig,
                ConsulSourceConfig, FileSourceConfig>
       backend;

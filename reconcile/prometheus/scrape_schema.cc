@@ -307,9 +307,8 @@ bool Walker::CheckScalar(const YamlSubsetNode& n, const Type& t) {
       return Fail(n, e);
     }
     case Kind::kSize: {
-      bool negative;
-      // go-yaml v2 stores a plain integer straight into units.Base2Bytes.
-      if (IsPlain(n) && ParseYaml11Int(s, &negative).has_value()) return true;
+      // Base2Bytes is a TextUnmarshaler: even a plain integer is parsed as
+      // text, and "1048576" has no unit (promtool 2.42 agrees).
       std::string e = CheckBase2Bytes(s);
       if (e.empty()) return true;
       return Fail(n, e);
@@ -326,7 +325,7 @@ bool Walker::CheckScalar(const YamlSubsetNode& n, const Type& t) {
                                   "source may (see the README's security section)"));
     case Kind::kTargetsFile: {
       // discovery/file: patFileSDName.
-      static const LazyRE2 kPattern = {R"(^[^*]*(\*[^/]*)?\.(json|yml|yaml|JSON|YML|YAML)$)"};
+      static const RE2* const kPattern = new RE2(R"(^[^*]*(\*[^/]*)?\.(json|yml|yaml|JSON|YML|YAML)$)");
       if (!RE2::FullMatch(s, *kPattern)) {
         return Fail(n, absl::StrCat("path name ", Quoted(s), " is not valid for file discovery"));
       }
@@ -472,6 +471,11 @@ bool OAuth2Rule(const YamlSubsetNode& o, Walker& w) {
     if (!alg.empty() && alg != "RS256" && alg != "RS384" && alg != "RS512") {
       return w.FailAt(o, "signature_algorithm", "valid signature algorithms are RS256, RS384 and RS512");
     }
+  } else if (w.version() < V(2, 51) && !HasStr(o, "client_secret") &&
+             !HasStr(o, "client_secret_file")) {
+    // prometheus/common before 0.47 (Prometheus 2.51) made a secret mandatory.
+    return w.FailAt(o, "client_secret",
+                    "either oauth2 client_secret or client_secret_file must be configured");
   } else if (Count({HasStr(o, "client_secret"), HasStr(o, "client_secret_file"),
                     HasStr(o, "client_secret_ref")}) > 1) {
     return w.FailAt(o, "client_secret",
@@ -584,7 +588,7 @@ bool CustomHttpClient(const YamlSubsetNode& o) {
 
 // relabelTarget: a label name in which $1 / ${name} stand for regex groups.
 bool IsRelabelTarget(absl::string_view s) {
-  static const LazyRE2 kTarget = {R"((?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+)"};
+  static const RE2* const kTarget = new RE2(R"((?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+)");
   return RE2::FullMatch(re2::StringPiece(s.data(), s.size()), *kTarget);
 }
 
@@ -898,7 +902,27 @@ bool ScalewayRule(const YamlSubsetNode& o, Walker& w) {
   const bool key = HasStr(o, "secret_key"), file = HasStr(o, "secret_key_file");
   if (!key && !file) return w.FailAt(o, "secret_key", "one of secret_key & secret_key_file must be configured");
   if (key && file) return w.FailAt(o, "secret_key_file", "at most one of secret_key & secret_key_file must be configured");
-  return Required(o, w, "access_key", "access_key is mandatory");
+  if (!Required(o, w, "access_key", "access_key is mandatory")) return false;
+  // scw.NewClient validates the profile's formats.
+  static const RE2* const kAccessKey = new RE2("SCW[A-Z0-9]{17}");
+  static const RE2* const kUuid = new RE2("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
+  auto matches = [](absl::string_view v, const RE2* re) {
+    return RE2::FullMatch(re2::StringPiece(v.data(), v.size()), *re);
+  };
+  if (!matches(Str(o, "access_key"), kAccessKey)) {
+    return w.FailAt(o, "access_key",
+                    absl::StrCat("scaleway-sdk-go: invalid access key format ",
+                                 Quoted(Str(o, "access_key")), ", expected SCWXXXXXXXXXXXXXXXXX format"));
+  }
+  if (key && !matches(Str(o, "secret_key"), kUuid)) {
+    return w.FailAt(o, "secret_key", "scaleway-sdk-go: invalid secret key format, expected a UUID");
+  }
+  if (!matches(Str(o, "project_id"), kUuid)) {
+    return w.FailAt(o, "project_id",
+                    absl::StrCat("scaleway-sdk-go: invalid project ID format ",
+                                 Quoted(Str(o, "project_id")), ", expected a UUID"));
+  }
+  return true;
 }
 bool TritonRule(const YamlSubsetNode& o, Walker& w) {
   if (Has(o, "role") && Str(o, "role") != "container" && Str(o, "role") != "cn") {
@@ -1461,6 +1485,29 @@ absl::Status CheckScrapeConfig(const YamlSubsetNode& sc, const ScrapeCheckOption
     return absl::OkStatus();
   }
   return absl::InvalidArgumentError(w.reason());
+}
+
+absl::Status ApplyGlobalConfig(const YamlSubsetNode& base_config, ScrapeCheckOptions* options) {
+  const YamlSubsetNode* global = base_config.IsMap() ? base_config.Find("global") : nullptr;
+  if (global == nullptr || !global->IsMap()) return absl::OkStatus();
+  for (const auto& [key, out] : {std::pair<absl::string_view, int64_t*>{
+                                     "scrape_interval", &options->global_scrape_interval_ns},
+                                 {"scrape_timeout", &options->global_scrape_timeout_ns}}) {
+    const YamlSubsetNode* v = global->Find(key);
+    if (v == nullptr || v->IsNull()) continue;
+    int64_t nanos = 0;
+    std::string e = v->IsScalar() ? CheckDuration(v->scalar, &nanos) : "expected a duration";
+    if (!e.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("base config: global.", key, ": ", e));
+    }
+    // Prometheus keeps its default for a zero global.
+    if (nanos > 0) *out = nanos;
+  }
+  const YamlSubsetNode* scheme = global->Find("metric_name_validation_scheme");
+  if (scheme != nullptr && scheme->IsScalar()) {
+    options->global_name_validation_scheme = scheme->scalar;
+  }
+  return absl::OkStatus();
 }
 
 bool IsServiceDiscoveryKey(absl::string_view name) {

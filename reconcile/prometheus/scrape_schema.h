@@ -69,6 +69,12 @@ struct ScrapeCheckOptions {
 absl::Status CheckScrapeConfig(const YamlSubsetNode& sc, const ScrapeCheckOptions& options,
                                FragmentError* error = nullptr, absl::string_view key_prefix = "");
 
+// Copies the base config's `global:` settings that scrape configs inherit
+// (scrape_interval, scrape_timeout, metric_name_validation_scheme) into
+// *options. `base_config` is the base prometheus.yml's root (kNull: none);
+// an error names a global that Prometheus itself would reject.
+absl::Status ApplyGlobalConfig(const YamlSubsetNode& base_config, ScrapeCheckOptions* options);
+
 // Whether `name` is a service-discovery key (`kubernetes_sd_configs`, ...)
 // of some supported version.
 bool IsServiceDiscoveryKey(absl::string_view name);

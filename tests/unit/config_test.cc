@@ -18,6 +18,7 @@ output:
   configmap: {source: cluster, namespace: monitoring, name: prometheus-generated}
 validation:
   promtool: always
+  prometheus_version: "2.42"
   enforce_namespace_label: namespace
   max_fragment_bytes: 2048
   job_name_prefix: namespace
@@ -64,6 +65,7 @@ sources:
       services:
         - {name: api, job: api, tags: [], passing_only: true}
   - name: local
+    trusted: true
     file:
       paths: [./fragments]
 )";
@@ -90,6 +92,9 @@ sources:
   EXPECT_EQ(z.serversets[0].job, "api");
   EXPECT_STREQ(c->sources[3].type(), "consul");
   EXPECT_STREQ(c->sources[4].type(), "file");
+  EXPECT_EQ(c->validation.prometheus_version, "2.42");
+  for (int i = 0; i < 4; ++i) EXPECT_FALSE(c->sources[i].trusted) << i;  // the default
+  EXPECT_TRUE(c->sources[4].trusted);
 }
 
 TEST(ConfigTest, EmbeddedDefaultParses) {
@@ -178,6 +183,12 @@ INSTANTIATE_TEST_SUITE_P(
                 "consul.kv_prefix: must not start with /"},
         BadCase{"consul_nothing", "sources:\n- name: c\n  consul: {kv_prefix: \"\"}\n",
                 "sources[0].consul: needs kv_prefix or services"},
+        BadCase{"trusted_not_bool", "sources:\n- name: l\n  trusted: maybe\n  file: {paths: [x]}\n",
+                "sources[0].trusted: expected true or false"},
+        BadCase{"prometheus_version_garbage", "validation:\n  prometheus_version: latest\n",
+                "validation.prometheus_version: \"latest\" is not a Prometheus version"},
+        BadCase{"prometheus_version_too_old", "validation:\n  prometheus_version: \"2.30\"\n",
+                "validation.prometheus_version: Prometheus 2.30 is outside the supported range"},
         BadCase{"username_no_password", "sources:\n- name: e\n  etcd: {username: root}\n",
                 "username needs password_file"}),
     [](const testing::TestParamInfo<BadCase>& info) { return info.param.name; });

@@ -181,7 +181,11 @@ const SchemaCase kSchemaCases[] = {
     {"body_size_limit lots", "job_name: a\nbody_size_limit: lots\n", "", "invalid size",
      "body_size_limit"},
     {"body_size_limit 10MB", "job_name: a\nbody_size_limit: 10MB\n", "", nullptr},
-    {"body_size_limit plain integer", "job_name: a\nbody_size_limit: 1000\n", "", nullptr},
+    {"body_size_limit plain integer", "job_name: a\nbody_size_limit: 1000\n", "", "invalid size"},
+    {"oauth2 without secret on 2.50", "job_name: a\noauth2:\n  client_id: c\n  token_url: https://t\n",
+     "2.50", "either oauth2 client_secret or client_secret_file must be configured"},
+    {"oauth2 without secret on 2.51", "job_name: a\noauth2:\n  client_id: c\n  token_url: https://t\n",
+     "2.51", nullptr},
     {"body_size_limit quoted integer", "job_name: a\nbody_size_limit: '1000'\n", "", "invalid size"},
     {"scrape_interval 300y", "job_name: a\nscrape_interval: 300y\n", "", "duration out of range",
      "scrape_interval"},
@@ -369,6 +373,29 @@ TEST(Schema, KeyPrefixAndLine) {
   EXPECT_EQ(std::string(s.message()), e.reason);
 }
 
+TEST(Schema, TimeoutIsCheckedAfterTheBaseConfigsGlobals) {
+  std::optional<YamlSubsetNode> base =
+      ParseYamlSubset("global:\n  scrape_interval: 15s\n  scrape_timeout: 5s\n");
+  ASSERT_TRUE(base);
+  ScrapeCheckOptions o = Opts();
+  ASSERT_TRUE(ApplyGlobalConfig(*base, &o).ok());
+  EXPECT_EQ(o.global_scrape_interval_ns, 15'000'000'000);
+  // 20s > the global 15s interval; with Prometheus' default 1m it would pass.
+  Verdict v = Check("job_name: a\nscrape_timeout: 20s\n", o);
+  EXPECT_FALSE(v.ok);
+  EXPECT_TRUE(absl::StrContains(v.error.reason, "greater than scrape interval")) << v.error.reason;
+  EXPECT_TRUE(Check("job_name: a\nscrape_timeout: 20s\n", Opts()).ok);
+  std::optional<YamlSubsetNode> bad = ParseYamlSubset("global:\n  scrape_interval: 1x\n");
+  ASSERT_TRUE(bad);
+  EXPECT_FALSE(ApplyGlobalConfig(*bad, &o).ok());
+  std::optional<YamlSubsetNode> legacy =
+      ParseYamlSubset("global:\n  metric_name_validation_scheme: legacy\n");
+  ASSERT_TRUE(legacy);
+  ScrapeCheckOptions l = Opts();
+  ASSERT_TRUE(ApplyGlobalConfig(*legacy, &l).ok());
+  EXPECT_FALSE(Check("job_name: a\nrelabel_configs:\n  - source_labels: [a]\n    target_label: 0bad\n", l).ok);
+}
+
 // ---- every service discovery -----------------------------------------------------
 
 // A minimal config each SD accepts from an untrusted source.
@@ -404,7 +431,9 @@ const std::map<std::string, std::string>& MinimalSd() {
       {"ovhcloud_sd_configs", "application_key: a\n    application_secret: b\n    consumer_key: c\n    service: vps"},
       {"puppetdb_sd_configs", "url: https://puppetdb:8081\n    query: 'resources { type = \"Class\" }'"},
       {"rds_sd_configs", "region: eu-west-1"},
-      {"scaleway_sd_configs", "role: instance\n    project_id: p\n    access_key: a\n    secret_key: s"},
+      {"scaleway_sd_configs",
+       "role: instance\n    project_id: 11111111-1111-1111-1111-111111111111\n"
+       "    access_key: SCWXXXXXXXXXXXXXXXXX\n    secret_key: 22222222-2222-2222-2222-222222222222"},
       {"serverset_sd_configs", "servers: [zk:2181]\n    paths: [/aurora]"},
       {"stackit_sd_configs", "project: p\n    region: eu01"},
       {"triton_sd_configs", "account: a\n    dns_suffix: d\n    endpoint: e"},
@@ -469,8 +498,9 @@ std::map<std::string, std::string> FileCases() {
       {"marathon_sd_config.auth_token_file",
        "job_name: a\nmarathon_sd_configs:\n  - servers: [http://m:8080]\n    auth_token_file: /t\n"},
       {"scaleway_sd_config.secret_key_file",
-       "job_name: a\nscaleway_sd_configs:\n  - role: instance\n    project_id: p\n    access_key: a\n"
-       "    secret_key_file: /s\n"},
+       "job_name: a\nscaleway_sd_configs:\n  - role: instance\n"
+       "    project_id: 11111111-1111-1111-1111-111111111111\n"
+       "    access_key: SCWXXXXXXXXXXXXXXXXX\n    secret_key_file: /s\n"},
       {"outscale_sd_config.secret_key_file",
        "job_name: a\noutscale_sd_configs:\n  - region: r\n    access_key: a\n    secret_key_file: /s\n"},
       {"oci_sd_config.key_file",
