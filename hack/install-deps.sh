@@ -12,6 +12,9 @@ packages=(
   libzookeeper-mt-dev libgtest-dev libgmock-dev libbenchmark-dev
   # real servers the integration tests start on loopback
   etcd-server etcd-client zookeeper prometheus openssl curl
+  # Go test helpers (tests/tools/): Prometheus' own YAML parsers, yaml.v2
+  # for its config and yaml.v3 for rule files
+  golang-go golang-gopkg-yaml.v2-dev golang-gopkg-yaml.v3-dev
 )
 
 missing=()
