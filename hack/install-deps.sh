@@ -13,9 +13,12 @@ libraries=(
 test_tools=(
   # real servers the integration tests start on loopback
   etcd-server etcd-client zookeeper prometheus openssl curl
-  # tests/chart/helmrender (helm's engine, for chart_test): Go and the Go
-  # libraries helm renders with, from Debian (GOPATH=/usr/share/gocode)
-  golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev
+  # Go test helpers: tests/tools/ (Prometheus' own YAML parsers: yaml.v2 for
+  # its config, yaml.v3 for rule files) and tests/chart/helmrender (helm's
+  # engine: sprig, sigs.k8s.io/yaml, a JSON-schema validator), from Debian
+  # (GOPATH=/usr/share/gocode)
+  golang-go golang-gopkg-yaml.v2-dev golang-gopkg-yaml.v3-dev
+  golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev
   golang-github-xeipuuv-gojsonschema-dev
 )
 if [ "${1:-}" = "--build" ]; then

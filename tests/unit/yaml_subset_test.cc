@@ -20,6 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 #include "reconcile/fragment.h"
+#include "reconcile/yaml_tree.h"
 #include "yaml-cpp/anchor.h"
 #include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/mark.h"
@@ -783,6 +784,55 @@ TEST(YamlSubsetFuzzTest, AcceptedMutantsParseExactlyAsYamlCpp) {
       accepted, mutants.size(), 100.0 * accepted / mutants.size(), yaml_cpp_only);
   // A parser that declines everything would pass the rest of this test.
   EXPECT_GT(accepted * 10, mutants.size()) << accepted << " of " << mutants.size();
+}
+
+// RenderSubset plus what the full parser adds: the line of every key.
+void RenderWithKeyLines(const YamlSubsetNode& n, int indent, std::string* out) {
+  const std::string pad(indent + 2, ' ');
+  if (n.IsMap()) {
+    absl::StrAppend(out, "map @", n.line, "\n");
+    for (const auto& [key, value] : n.map) {
+      absl::StrAppend(out, pad, Quote(key), " @", value.key_line, ": ");
+      RenderWithKeyLines(value, indent + 2, out);
+    }
+  } else if (n.IsSeq()) {
+    absl::StrAppend(out, "seq @", n.line, "\n");
+    for (const YamlSubsetNode& item : n.seq) {
+      absl::StrAppend(out, pad, "- ");
+      RenderWithKeyLines(item, indent + 2, out);
+    }
+  } else {
+    RenderSubset(n, indent, out);
+  }
+}
+
+// ParseYaml builds its tree from yaml-cpp's events when the fast path is
+// unsure: wherever the fast path answers, both trees are the same (kinds,
+// quoting, scalars, lines, key lines), so every check sees one tree.
+TEST(YamlSubsetFuzzTest, FastPathTreeEqualsTheTreeBuiltFromYamlCppEvents) {
+  std::vector<std::string> docs = Mutants(kTreeFuzzCases);
+  for (const YamlCase& c : MustAcceptCases()) docs.push_back(c.text);
+  for (const std::filesystem::path& path : RuleFilesInRepo()) docs.push_back(ReadFile(path));
+  size_t compared = 0, failures = 0;
+  YamlParseOptions slow;
+  slow.fast_path = false;
+  for (const std::string& doc : docs) {
+    std::optional<YamlSubsetNode> fast = ParseYamlSubset(doc);
+    if (!fast.has_value() || YamlTreeDepth(*fast) > slow.max_depth) continue;
+    ++compared;
+    absl::StatusOr<YamlSubsetNode> built = ParseYaml(doc, slow);
+    std::string want, got;
+    RenderWithKeyLines(*fast, 0, &want);
+    if (built.ok()) RenderWithKeyLines(*built, 0, &got);
+    if (built.ok() && want == got) continue;
+    if (++failures <= kReportedFailures) {
+      ADD_FAILURE() << Describe(doc, absl::StrCat("fast path:\n", want, "from yaml-cpp events:\n",
+                                                  built.ok() ? got : built.status().ToString()));
+    }
+  }
+  EXPECT_EQ(failures, 0u);
+  EXPECT_GT(compared * 10, docs.size());
+  std::printf("[   FUZZ   ] %zu fast-path trees equal to the event-built ones\n", compared);
 }
 
 Document RuleDoc(std::string name, std::string data) {
