@@ -21,14 +21,13 @@
 #include "controller/rejection_events.h"
 #include "controller/source_sink.h"
 #include "metrics/metrics.h"
-#include "rapidjson/stringbuffer.h"
-#include "rapidjson/writer.h"
 #include "reconcile/controller.h"
 #include "reconcile/output_reconciler.h"
 #include "reconcile/promtool.h"
 #include "reconcile/reloader.h"
 #include "reconcile/workqueue.h"
 #include "reconcile/workqueue_metrics.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/status_macros.h"
 
@@ -449,27 +448,25 @@ class AppImpl final : public App {
   HealthReport Readyz() const override { return health_.Readyz(); }
 
   std::string FragmentsJson() const override {
-    rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-    w.StartArray();
+    // Document names and errors carry tenants' bytes: the shared escaper
+    // keeps the answer valid UTF-8 JSON whatever they hold.
+    std::string out = "[";
     for (const FragmentStatus& f : output_.FragmentStatuses()) {
-      w.StartObject();
-      w.Key("source");
-      w.String(f.source.data(), static_cast<rapidjson::SizeType>(f.source.size()));
-      w.Key("document");
-      w.String(f.document.data(), static_cast<rapidjson::SizeType>(f.document.size()));
-      w.Key("kind");
-      w.String(f.kind.data(), static_cast<rapidjson::SizeType>(f.kind.size()));
-      w.Key("status");
-      w.String(f.status.data(), static_cast<rapidjson::SizeType>(f.status.size()));
-      w.Key("error");
-      w.String(f.error.data(), static_cast<rapidjson::SizeType>(f.error.size()));
-      w.Key("bytes");
-      w.Uint64(f.bytes);
-      w.EndObject();
+      if (out.size() > 1) out.push_back(',');
+      out.append("{\"source\":");
+      AppendJsonString(&out, f.source);
+      out.append(",\"document\":");
+      AppendJsonString(&out, f.document);
+      out.append(",\"kind\":");
+      AppendJsonString(&out, f.kind);
+      out.append(",\"status\":");
+      AppendJsonString(&out, f.status);
+      out.append(",\"error\":");
+      AppendJsonString(&out, f.error);
+      absl::StrAppend(&out, ",\"bytes\":", f.bytes, "}");
     }
-    w.EndArray();
-    return std::string(buf.GetString(), buf.GetSize());
+    out.push_back(']');
+    return out;
   }
 
  private:

@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
+#include "util/dropped.h"
 #include "util/log.h"
 
 namespace promconf {
@@ -90,9 +91,17 @@ KubeEventRecorder::~KubeEventRecorder() {
 }
 
 void KubeEventRecorder::Warn(KubeEvent event) {
-  absl::MutexLock lock(&mu_);
-  if (stopping_ || forbidden_.count(event.ns) || queue_.size() >= max_queued_) return;
-  queue_.push_back(std::move(event));
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ || forbidden_.count(event.ns)) return;
+    if (queue_.size() < max_queued_) {
+      queue_.push_back(std::move(event));
+      return;
+    }
+  }
+  LOG_WARN("kubernetes: Event queue full; Event dropped",
+           {{"namespace", event.ns}, {"reason", event.reason}});
+  CountDropped(kDroppedEvents);
 }
 
 int KubeEventRecorder::posted() const {

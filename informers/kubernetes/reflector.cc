@@ -7,6 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "util/dropped.h"
 #include "util/http_client.h"
 #include "util/log.h"
 
@@ -92,6 +93,11 @@ void Reflector::ObjectDocs(const KubeObject& object, std::vector<Document>* docs
   const bool secret = options_.resource == KubeResource::kSecrets;
   const char* kind = secret ? "secret" : "configmap";
   auto add = [&](const std::string& key, std::string value) {
+    // Not a fragment's name: dropped here, never stored.
+    if (!IsFragmentName(key)) {
+      CountDropped(kDroppedNonFragmentDocuments);
+      return;
+    }
     hashes->emplace_back(key, absl::Hash<absl::string_view>{}(value));
     Document d;
     d.name = KubeDocumentName(options_.resource, object.namespace_, object.name, key);

@@ -2,11 +2,16 @@
 // Prometheus (Debian's, --web.enable-lifecycle, loopback, free port), which
 // also scrapes promconf. Also --once, --dry-run, SIGHUP and SIGTERM.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -15,12 +20,14 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "rapidjson/document.h"
 #include "tests/fakes/child_process.h"
 #include "tests/fakes/consul_server.h"
 #include "tests/fakes/kube_apiserver.h"
 #include "tests/fakes/prometheus_server.h"
 #include "tests/fakes/zookeeper_server.h"
 #include "util/http_client.h"
+#include "util/json.h"
 
 namespace promconf {
 namespace {
@@ -246,6 +253,110 @@ TEST_F(PromconfE2ETest, OnceFailsClearlyWhenASourceCannotSync) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.err, HasSubstr("kv"));
   EXPECT_FALSE(fs::exists(dir_ / "out/prometheus.yml"));
+}
+
+// The whole output tree: relative path -> bytes.
+std::map<std::string, std::string> Tree(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) files[fs::relative(e.path(), dir).string()] = ReadFile(e.path());
+  }
+  return files;
+}
+
+// A TCP listener that accepts (in the kernel's backlog) and never answers: a
+// slow backend rather than a refused one.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        listen(fd_, 64) != 0 || getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      return;
+    }
+    port_ = ntohs(addr.sin_port);
+  }
+  ~SilentListener() {
+    if (fd_ >= 0) close(fd_);
+  }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+// --once and --dry-run stuck on a source that cannot sync (refused, or
+// connected and silent) stop on SIGTERM/SIGINT, exit non-zero and leave the
+// output as it was. The sync would wait 60 s; the test allows 20.
+TEST_F(PromconfE2ETest, OnceAndDryRunStopOnSignalsAndLeaveTheOutputWhole) {
+  const fs::path out = dir_ / "out";
+  WriteFile(dir_ / "fragments/a.rules.yml", Rule("a"));
+  const fs::path config = WriteConfig(out.string(), "");
+  ASSERT_EQ(RunPromconf({"--config.file=" + config.string(), "--once"}, dir_).exit_code, 0);
+  const auto before = Tree(out);
+  ASSERT_FALSE(before.empty());
+  // A change the interrupted runs must not write.
+  WriteFile(dir_ / "fragments/b.rules.yml", Rule("b"));
+
+  SilentListener silent;
+  ASSERT_GT(silent.port(), 0);
+  struct Case {
+    const char* mode;
+    int port;
+    int sig;
+  };
+  for (const Case& c : {Case{"--once", PickFreeLoopbackPort(), SIGTERM},
+                        Case{"--once", silent.port(), SIGINT},
+                        Case{"--dry-run", silent.port(), SIGTERM},
+                        Case{"--dry-run", PickFreeLoopbackPort(), SIGINT}}) {
+    SCOPED_TRACE(absl::StrCat(c.mode, " port ", c.port, " signal ", c.sig));
+    WriteConfig(out.string(), "",
+                absl::StrCat("- name: kv\n  etcd:\n    endpoints: [http://127.0.0.1:", c.port,
+                             "]\n"));
+    const fs::path log = dir_ / "once.log";
+    ChildProcess child({kPromconf, "--config.file=" + config.string(), c.mode}, log.string(),
+                       log.string());
+    ASSERT_TRUE(child.started());
+    // Let it get as far as waiting for the sources (a silent backend logs
+    // nothing to wait for).
+    absl::SleepFor(absl::Seconds(1));
+    child.Signal(c.sig);
+    const int code = child.Wait(absl::Seconds(20));
+    EXPECT_NE(code, -1) << "did not exit on the signal\n" << ReadFile(log);
+    EXPECT_NE(code, 0) << ReadFile(log);
+    EXPECT_THAT(ReadFile(log), HasSubstr("interrupted"));
+    EXPECT_EQ(Tree(out), before);
+  }
+}
+
+// Document names are tenant bytes: /debug/fragments stays valid UTF-8 JSON
+// for a file named with a stray 0xff byte (and a U+2028).
+TEST_F(PromconfE2ETest, DebugFragmentsIsValidUtf8WhateverTheNames) {
+  const fs::path out = dir_ / "out";
+  WriteFile(dir_ / "fragments/bad\xff\xe2\x80\xa8name.rules.yml", Rule("a"));
+  WriteFile(dir_ / "fragments/broken\xc0.rules.yml", "groups: [\n");
+  const fs::path config = WriteConfig(out.string(), "");
+  Daemon daemon(config, port_, dir_ / "promconf.log");
+  const std::string url = absl::StrCat("http://127.0.0.1:", port_, "/debug/fragments");
+  std::string body;
+  ASSERT_TRUE(WaitUntil([&] {
+    body = HttpGet(url);
+    return absl::StrContains(body, "rejected") && absl::StrContains(body, "accepted");
+  })) << body << daemon.Log();
+  EXPECT_TRUE(IsValidUtf8(body)) << body;
+  rapidjson::Document d;
+  d.Parse<rapidjson::kParseValidateEncodingFlag>(body.data(), body.size());
+  ASSERT_FALSE(d.HasParseError()) << body;
+  ASSERT_TRUE(d.IsArray());
+  EXPECT_EQ(d.Size(), 2u) << body;
+  EXPECT_THAT(body, HasSubstr("bad\\ufffd\\u2028name.rules.yml"));
+  daemon.Signal(SIGTERM);
+  EXPECT_EQ(daemon.Wait(absl::Seconds(20)), 0) << daemon.Log();
 }
 
 TEST_F(PromconfE2ETest, DryRunPrintsADiffAndWritesNothing) {
