@@ -160,7 +160,11 @@ std::string GoQuote(absl::string_view s) {
     // Non-printing runes (C1 controls, U+FFFD which the lexer refuses in
     // strings, line/paragraph separators) escaped; the rest kept as UTF-8.
     if (r < 0xA0 || r == 0xFFFD || r == 0x2028 || r == 0x2029 || r == 0xFEFF) {
-      absl::StrAppendFormat(&out, r > 0xFFFF ? "\\U%08x" : "\\u%04x", r);
+      if (r > 0xFFFF) {
+        absl::StrAppendFormat(&out, "\\U%08x", r);
+      } else {
+        absl::StrAppendFormat(&out, "\\u%04x", r);
+      }
     } else {
       out.append(s.data() + i, n);
     }

@@ -669,7 +669,15 @@ Token Lexer::LexKeywordOrIdentifier() {
   }
   absl::string_view word = input_.substr(start_, pos_ - start_);
   bool is_number = false;
-  Tok kw = KeywordOf(absl::AsciiStrToLower(word), version_, &is_number);
+  Tok kw = Tok::kIdentifier;
+  // No keyword is longer than "count_values"; lower-case on the stack.
+  if (word.size() <= 12) {
+    char lower[12];
+    for (size_t i = 0; i < word.size(); ++i) {
+      lower[i] = absl::ascii_tolower(static_cast<unsigned char>(word[i]));
+    }
+    kw = KeywordOf(absl::string_view(lower, word.size()), version_, &is_number);
+  }
   if (is_number) return Emit(Tok::kNumber);
   if (kw != Tok::kIdentifier) return Emit(kw);
   if (word.find(':') == absl::string_view::npos) return Emit(Tok::kIdentifier);

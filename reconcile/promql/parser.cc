@@ -12,7 +12,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <optional>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -437,9 +439,30 @@ const char* GoRegexpError(RE2::ErrorCode code) {
   }
 }
 
-// Does `re` (a label matcher's regex) compile as Prometheus compiles it?
+// Does `value` (a label matcher's regex) compile as Prometheus compiles it
+// ("^(?:value)$"; 3.0+ also lets . match newlines)? Sets *matches_empty to
+// whether it matches "".
 bool CompileRegex(const std::string& value, Version v, std::string* err,
                   bool* matches_empty) {
+  // Fast path for the common shapes (api|web, .*, .+, plain text): no
+  // metacharacter other than '|' means a valid alternation of literals.
+  if (value == ".*" || value == ".+") {
+    *matches_empty = value == ".*";
+    return true;
+  }
+  bool plain = true;
+  for (char c : value) {
+    if (absl::string_view("\\.+*?()[]{}^$").find(c) != absl::string_view::npos ||
+        static_cast<unsigned char>(c) >= 0x80) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    *matches_empty = value.empty() || value.front() == '|' || value.back() == '|' ||
+                     absl::StrContains(value, "||");
+    return true;
+  }
   RE2::Options opts;
   opts.set_log_errors(false);
   opts.set_max_mem(64 << 20);
@@ -922,8 +945,7 @@ class Parser {
         UnquoteToken(value, &m.value);
         if (mt == MatchType::kRegexp || mt == MatchType::kNotRegexp) {
           std::string err;
-          bool empty = false;
-          if (!CompileRegex(m.value, v_, &err, &empty)) AddError(label.pos, err);
+          if (!RegexMatchesEmpty(m.value, &err)) AddError(label.pos, err);
         }
         out->push_back(std::move(m));
       }
@@ -1440,7 +1462,17 @@ class Parser {
   }
 
   ValueType Check(const Expr& n) {
-    ValueType typ = n.Type();
+    // Composite types come from the children's checks below, so the check
+    // stays linear (Expr::Type() recurses).
+    ValueType typ = ValueType::kNone;
+    switch (n.kind) {
+      case ExprKind::kParen:
+      case ExprKind::kUnary:
+      case ExprKind::kBinary:
+        break;
+      default:
+        typ = n.Type();
+    }
     switch (n.kind) {
       case ExprKind::kAggregate:
         ExpectType(*n.lhs, ValueType::kVector, "aggregation expression");
@@ -1455,11 +1487,13 @@ class Parser {
       case ExprKind::kBinary: {
         ValueType lt = Check(*n.lhs);
         ValueType rt = Check(*n.rhs);
+        typ = lt == ValueType::kScalar && rt == ValueType::kScalar ? ValueType::kScalar
+                                                                   : ValueType::kVector;
         if (n.return_bool && !IsComparison(n.op)) {
           AddCheckError(OpPos(n), "bool modifier can only be used on comparison operators");
         }
-        if (IsComparison(n.op) && !n.return_bool && n.lhs->Type() == ValueType::kScalar &&
-            n.rhs->Type() == ValueType::kScalar) {
+        if (IsComparison(n.op) && !n.return_bool && lt == ValueType::kScalar &&
+            rt == ValueType::kScalar) {
           AddCheckError(OpPos(n), "comparisons between scalars must use BOOL modifier");
         }
         Expr& m = const_cast<Expr&>(n);
@@ -1554,10 +1588,11 @@ class Parser {
         break;
       }
       case ExprKind::kParen:
-        Check(*n.lhs);
+        typ = Check(*n.lhs);
         break;
       case ExprKind::kUnary: {
         ValueType t = Check(*n.lhs);
+        typ = t;
         if (t != ValueType::kScalar && t != ValueType::kVector) {
           AddCheckError(n.start, absl::StrCat("unary expression only allowed on expressions of type "
                                               "scalar or instant vector, got ",
@@ -1610,6 +1645,18 @@ class Parser {
     return typ;
   }
 
+  // Compiles each distinct regex once per parse. nullopt (and *err) when it
+  // does not compile; else whether it matches "".
+  std::optional<bool> RegexMatchesEmpty(const std::string& value, std::string* err) {
+    auto it = regex_cache_.find(value);
+    if (it != regex_cache_.end()) return it->second;
+    bool empty = false;
+    std::optional<bool> r;
+    if (CompileRegex(value, v_, err, &empty)) r = empty;
+    if (regex_cache_.size() < 4096) regex_cache_.emplace(value, r);
+    return r;
+  }
+
   bool MatchesEmpty(const LabelMatcher& m) {
     switch (m.type) {
       case MatchType::kEqual: return m.value.empty();
@@ -1617,9 +1664,8 @@ class Parser {
       case MatchType::kRegexp:
       case MatchType::kNotRegexp: {
         std::string err;
-        bool empty = false;
-        CompileRegex(m.value, v_, &err, &empty);
-        return m.type == MatchType::kRegexp ? empty : !empty;
+        std::optional<bool> empty = RegexMatchesEmpty(m.value, &err);
+        return m.type == MatchType::kRegexp ? empty.value_or(false) : !empty.value_or(false);
       }
     }
     return false;
@@ -1638,6 +1684,7 @@ class Parser {
   uint32_t last_closing_ = 0;
   const Expr* info_selector_ = nullptr;
   std::vector<PendingError> errors_;
+  absl::flat_hash_map<std::string, std::optional<bool>> regex_cache_;
 };
 
 }  // namespace
