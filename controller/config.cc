@@ -1,5 +1,6 @@
 #include "controller/config.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -517,6 +518,26 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view fil
     if (l.enabled && !config.output.configmap) {
       le.FailKey("enabled", "needs output.configmap: only the published ConfigMaps are shared "
                             "between replicas");
+    }
+    // The published ConfigMaps must not come back as fragments: a source
+    // that publishes and watches the output namespace needs a selector that
+    // leaves them out (they carry app.kubernetes.io/managed-by=promconf).
+    if (config.output.configmap) {
+      for (const SourceConfig& s : config.sources) {
+        const auto* k = std::get_if<KubernetesSourceConfig>(&s.backend);
+        if (k == nullptr || !k->configmaps || !k->label_selector.empty()) continue;
+        const bool watches_output =
+            k->namespaces.empty() ||
+            std::find(k->namespaces.begin(), k->namespaces.end(),
+                      config.output.configmap->namespace_) != k->namespaces.end();
+        if (watches_output) {
+          output.Child("configmap").FailKey("namespace", absl::StrCat(
+              "source \"", s.name, "\" watches every ConfigMap in \"",
+              config.output.configmap->namespace_,
+              "\" and would read the published output back as fragments: give it a "
+              "label_selector (e.g. promconf.io/fragment=true)"));
+        }
+      }
     }
     if (config.output.from_configmap) {
       const std::string& src = config.output.from_configmap->source;

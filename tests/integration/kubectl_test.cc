@@ -163,6 +163,36 @@ TEST_F(KubectlTest, CreateApplyGetDelete) {
   EXPECT_THAT(r.err, HasSubstr("NotFound"));
 }
 
+// The Lease promconf's leader election writes is readable with kubectl, and
+// kubectl's own writes to it go through resourceVersion checks.
+TEST_F(KubectlTest, LeasesAreServed) {
+  std::string file = home_ + "/lease.yaml";
+  WriteFile(file,
+            "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: promconf\n"
+            "  namespace: monitoring\nspec:\n  holderIdentity: pod-a_1234\n"
+            "  leaseDurationSeconds: 15\n  leaseTransitions: 2\n");
+  Result r = Kubectl({"apply", "-f", file});
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("lease.coordination.k8s.io/promconf created"));
+  r = Kubectl({"get", "lease", "-n", "monitoring"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("promconf"));
+  r = Kubectl({"get", "lease", "promconf", "-n", "monitoring", "-o",
+               "jsonpath={.spec.holderIdentity}/{.spec.leaseTransitions}"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "pod-a_1234/2");
+  auto log = server_->WriteLog();
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log.back().resource, "leases");
+  EXPECT_EQ(log.back().lease_holder, "pod-a_1234");
+  EXPECT_THAT(log.back().who, HasSubstr("kubectl"));
+  r = Kubectl({"delete", "lease", "promconf", "-n", "monitoring"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = Kubectl({"get", "lease", "promconf", "-n", "monitoring"});
+  EXPECT_NE(r.code, 0);
+  EXPECT_THAT(r.err, HasSubstr("NotFound"));
+}
+
 TEST_F(KubectlTest, WatchSeesChangesMadeThroughTheApi) {
   ASSERT_TRUE(server_->ApplyConfigMap("ns1", "first", {}, {{"k", "v"}}).ok());
   // Bounded even if the test fails to kill it: the watch ends at 60 s.

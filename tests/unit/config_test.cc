@@ -97,6 +97,31 @@ sources:
   EXPECT_TRUE(c->sources[4].trusted);
 }
 
+TEST(ConfigTest, ParsesShardsAndTheSidecarsPublishedInput) {
+  auto c = ParseConfig(R"(
+output:
+  configmap: {source: k, namespace: m, name: p}
+  shards: 3
+sources:
+  - name: k
+    kubernetes: {label_selector: promconf.io/fragment=true}
+)", "promconf.yml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->output.shards, 3u);
+  auto s = ParseConfig(R"(
+output:
+  from_configmap: {source: k, namespace: m, name: p, shard: 2}
+sources:
+  - name: k
+    kubernetes: {namespaces: [m], label_selector: promconf.io/output=p}
+)", "promconf.yml");
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_TRUE(s->output.from_configmap.has_value());
+  EXPECT_EQ(s->output.from_configmap->name, "p");
+  EXPECT_EQ(s->output.from_configmap->namespace_, "m");
+  EXPECT_EQ(s->output.from_configmap->shard, 2u);
+}
+
 TEST(ConfigTest, EmbeddedDefaultParses) {
   absl::StatusOr<Config> c = ParseConfig(kDefaultConfigYaml, "<default>");
   ASSERT_TRUE(c.ok()) << c.status();
@@ -157,6 +182,28 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"leader_source_not_kube",
                 "leader_election:\n  enabled: true\n  source: local\nsources:\n- name: local\n  file: {paths: [x]}\n",
                 "leader_election.source: \"local\" is not the name of a kubernetes source"},
+        BadCase{"leader_without_configmap",
+                "leader_election:\n  enabled: true\n  source: k\nsources:\n- name: k\n  kubernetes: {}\n",
+                "leader_election.enabled: needs output.configmap"},
+        BadCase{"shards_without_configmap", "output:\n  shards: 3\n",
+                "output.shards: needs output.configmap"},
+        BadCase{"zero_shards",
+                "output:\n  shards: 0\n  configmap: {source: k, namespace: m, name: p}\n"
+                "sources:\n- name: k\n  kubernetes: {label_selector: a=b}\n",
+                "output.shards: must be between 1 and 1000"},
+        BadCase{"publish_and_copy",
+                "output:\n  configmap: {source: k, namespace: m, name: p}\n"
+                "  from_configmap: {source: k, name: p}\n"
+                "sources:\n- name: k\n  kubernetes: {label_selector: a=b}\n",
+                "output.from_configmap: cannot be combined with output.configmap"},
+        BadCase{"copy_from_file_source",
+                "output:\n  from_configmap: {source: f, name: p}\n"
+                "sources:\n- name: f\n  file: {paths: [x]}\n",
+                "\"f\" is not a kubernetes source watching configmaps"},
+        BadCase{"controller_reads_its_own_output",
+                "output:\n  configmap: {source: k, namespace: m, name: p}\n"
+                "sources:\n- name: k\n  kubernetes: {label_selector: \"\"}\n",
+                "would read the published output back as fragments"},
         BadCase{"dup_key", "output:\n  dir: a\n  dir: b\n", "output.dir: duplicate key"},
         BadCase{"bad_yaml", "output: [\n", "promconf.yml:"},
         BadCase{"missing_env", "output:\n  dir: $(PROMCONF_SURELY_UNSET_VAR)\n",
