@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 CMAKE_FLAGS ?=
 
-.PHONY: deps build run test test-release test-asan test-tsan bench clean format
+.PHONY: deps build run test test-release test-asan test-tsan bench soak clean format
 
 deps:
 	@bash hack/install-deps.sh
@@ -26,6 +26,15 @@ test: deps
 
 bench: build
 	@bash hack/bench.sh $(BUILD)
+
+# The soak (tests/soak/): promconf over every source at once while servers
+# die and come back, checked against an independent expectation. Longer than
+# the 2-minute run in `make test`: SOAK_SECONDS=600 by default; SOAK_SEED=N
+# replays a run.
+SOAK_SECONDS ?= 600
+soak: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target soak promconf
+	SOAK_SECONDS=$(SOAK_SECONDS) ./$(BUILD)/tests/soak
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

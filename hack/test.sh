@@ -4,8 +4,11 @@
 #      etcd, ZooKeeper, Prometheus and the fake Kubernetes API server);
 #   2. the same suite built with ASan+UBSan;
 #   3. the concurrent core (queue, controller, store, sources) built with
-#      clang + TSan, which also checks the thread-safety annotations.
-# Set PROMCONF_TEST_ONLY=release|asan|tsan to run one stage.
+#      clang + TSan, which also checks the thread-safety annotations;
+#   the soak (tests/soak/, ctest label "soak") runs in stages of its own:
+#   2 minutes on the release build (SOAK_SECONDS), 45 s on the ASan build
+#   (SOAK_ASAN_SECONDS). SOAK_SEED=N replays a run.
+# Set PROMCONF_TEST_ONLY=release|soak|asan|tsan to run one stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,7 +37,17 @@ if [[ $only == all || $only == release ]]; then
   configure build
   cmake --build build -j "$jobs"
   stage "release tests"
-  ctest --test-dir build --output-on-failure -j 2 --timeout 600
+  ctest --test-dir build --output-on-failure -j 2 --timeout 600 -LE soak
+fi
+
+# Run directly rather than through ctest so its figures show in the log.
+if [[ $only == all || $only == release || $only == soak ]]; then
+  if [[ $only == soak ]]; then
+    configure build
+    cmake --build build -j "$jobs" --target soak promconf
+  fi
+  stage "soak (release, ${SOAK_SECONDS:=120} s)"
+  SOAK_SECONDS=$SOAK_SECONDS build/tests/soak || [[ $? == 77 ]]  # 77: a server binary is missing
 fi
 
 if [[ $only == all || $only == asan ]]; then
@@ -42,7 +55,9 @@ if [[ $only == all || $only == asan ]]; then
   configure build-asan "${sanitizer_flags[@]}" -DPROMCONF_SANITIZE=address
   cmake --build build-asan -j "$jobs"
   stage "ASan+UBSan tests"
-  ctest --test-dir build-asan --output-on-failure -j 2 --timeout 900
+  ctest --test-dir build-asan --output-on-failure -j 2 --timeout 900 -LE soak
+  stage "soak (ASan+UBSan, ${SOAK_ASAN_SECONDS:=45} s)"
+  SOAK_SECONDS=$SOAK_ASAN_SECONDS build-asan/tests/soak || [[ $? == 77 ]]
 fi
 
 if [[ $only == all || $only == tsan ]]; then
