@@ -23,10 +23,14 @@
 #include "metrics/metrics.h"
 #include "reconcile/controller.h"
 #include "reconcile/output_reconciler.h"
+#include "reconcile/prometheus/scrape_schema.h"
+#include "reconcile/yaml_tree.h"
 #include "reconcile/promtool.h"
 #include "reconcile/reloader.h"
 #include "reconcile/workqueue.h"
 #include "reconcile/workqueue_metrics.h"
+#include "util/file.h"
+#include "util/http_client.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/status_macros.h"
@@ -508,12 +512,52 @@ ValidationOptions ToValidationOptions(const Config& config) {
   v.max_fragment_bytes = config.validation.max_fragment_bytes;
   v.enforce_namespace_label = config.validation.enforce_namespace_label;
   v.job_name_prefix = config.validation.job_name_prefix;
+  v.prometheus_version = config.validation.prometheus_version;
   for (const SourceConfig& s : config.sources) {
     if (std::holds_alternative<KubernetesSourceConfig>(s.backend)) {
       v.namespaced_sources.insert(s.name);
     }
+    if (s.trusted) v.trusted_sources.insert(s.name);
+  }
+  // Scrape configs inherit the base config's global intervals: a fragment's
+  // scrape_timeout is judged against what Prometheus will apply.
+  if (!config.output.base_config.empty()) {
+    absl::StatusOr<std::string> text = ReadSmallFile(config.output.base_config, "base config");
+    absl::StatusOr<YamlSubsetNode> root =
+        text.ok() ? ParseYaml(*text, YamlParseOptions{}) : absl::StatusOr<YamlSubsetNode>(text.status());
+    prom::ScrapeCheckOptions globals;
+    absl::Status applied = root.ok() ? prom::ApplyGlobalConfig(*root, &globals) : root.status();
+    if (applied.ok()) {
+      v.global_scrape_interval_ns = globals.global_scrape_interval_ns;
+      v.global_scrape_timeout_ns = globals.global_scrape_timeout_ns;
+      v.global_name_validation_scheme = globals.global_name_validation_scheme;
+    } else {
+      LOG_WARN("base config's global section not read; scrape configs are checked against "
+               "Prometheus' default intervals",
+               {{"path", config.output.base_config}, {"err", applied.message()}});
+    }
   }
   return v;
+}
+
+std::string DetectPrometheusVersion(const ReloadConfig& reload) {
+  // The reload target's /api/v1/status/buildinfo: {"data":{"version":"2.42.0",...}}.
+  if (reload.url.empty()) return "";
+  const size_t path = reload.url.find("/-/reload");
+  if (path == std::string::npos) return "";
+  HttpClient http;
+  HttpRequest req;
+  req.url = reload.url.substr(0, path) + "/api/v1/status/buildinfo";
+  req.timeout = absl::Seconds(2);
+  req.connect_timeout = absl::Seconds(1);
+  absl::StatusOr<HttpResponse> resp = http.Do(req);
+  if (!resp.ok() || resp->status != 200) return "";
+  const size_t at = resp->body.find("\"version\":\"");
+  if (at == std::string::npos) return "";
+  const size_t start = at + 11, end = resp->body.find('"', start);
+  if (end == std::string::npos) return "";
+  absl::StatusOr<prom::PromVersion> v = prom::ParsePromVersion(resp->body.substr(start, end - start));
+  return v.ok() ? v->ToString() : "";
 }
 
 absl::StatusOr<std::unique_ptr<App>> App::Create(const Config& config, const AppOptions& options,
@@ -537,7 +581,17 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const Config& config, const App
   }
   LOG_INFO("promtool's second opinion on rule fragments (before reloads, never before files)",
            {{"promtool", promtool.empty() ? "(none)" : promtool}});
-  auto app = std::make_unique<AppImpl>(config, options, metrics, std::move(reloader),
+  // validation.prometheus_version "": the release the reload target runs, when
+  // it answers; else the newest one promconf models.
+  Config effective = config;
+  if (effective.validation.prometheus_version.empty()) {
+    effective.validation.prometheus_version = DetectPrometheusVersion(config.reload);
+    LOG_INFO("validating fragments for Prometheus",
+             {{"version", effective.validation.prometheus_version.empty()
+                              ? absl::StrCat(prom::kNewestSupportedVersion.ToString(), " (newest supported)")
+                              : absl::StrCat(effective.validation.prometheus_version, " (the reload target's)")}});
+  }
+  auto app = std::make_unique<AppImpl>(effective, options, metrics, std::move(reloader),
                                        std::move(promtool));
   RETURN_IF_ERROR(app->CreateSources());
   RETURN_IF_ERROR(app->CreateConfigMapOutput());

@@ -55,6 +55,9 @@ struct ValidationOptions {
   // checked against its interval after these apply.
   int64_t global_scrape_interval_ns = 60'000'000'000;
   int64_t global_scrape_timeout_ns = 10'000'000'000;
+  // The base config's global.metric_name_validation_scheme ("": the
+  // version's default).
+  std::string global_name_validation_scheme;
   // Documents first go through ParseYamlSubset (~20x faster than
   // yaml-cpp); what it is unsure of goes through yaml-cpp. Both build the
   // same tree. false: yaml-cpp only (tests compare the two).

@@ -303,6 +303,7 @@ bool CheckScrapeConfig(const YamlSubsetNode& scrape_config, absl::string_view so
   o.trusted = options.trusted_sources.count(source) > 0;
   o.global_scrape_interval_ns = options.global_scrape_interval_ns;
   o.global_scrape_timeout_ns = options.global_scrape_timeout_ns;
+  o.global_name_validation_scheme = options.global_name_validation_scheme;
   return prom::CheckScrapeConfig(scrape_config, o, error, key_prefix).ok();
 }
 
