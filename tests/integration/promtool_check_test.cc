@@ -147,48 +147,135 @@ TEST(PromtoolRulesTest, APromtoolThatCannotRunIsAnError) {
   EXPECT_TRUE(none->empty());
 }
 
-// The PromQL promconf's own validation cannot judge: promtool rejects it,
-// the other fragments still land, and a fragment that turns bad keeps its
-// last accepted version in the output (full render, then the incremental
-// path for a changed document).
-TEST(PromtoolRulesTest, ReconcilerRejectsWhatPromtoolRejects) {
-  const std::string promtool = FindPromtool();
-  if (promtool.empty()) GTEST_SKIP() << "promtool not installed";
-  DocumentStore store({"local"});
-  auto put = [&](const std::string& name, const std::string& data) {
+// validation.promtool is a second opinion that never delays a file: the
+// in-process validator decides every change (sum(up is rejected without
+// promtool), then SecondOpinion() asks promtool about what was accepted since
+// its last run. A fake promtool (a script) stands in where the real one would
+// never disagree: it rejects every file holding "promtool_says_no".
+class SecondOpinionTest : public testing::Test {
+ protected:
+  SecondOpinionTest() : store_({"local"}) {
+    promtool_ = dir_.path() + "/promtool";
+    std::ofstream(promtool_) << "#!/bin/sh\n"
+                                "if [ \"$1\" = --version ]; then echo 'promtool, version 2.42.0+ds'; exit 0; fi\n"
+                                "shift 3\nrc=0\n"
+                                "for f in \"$@\"; do echo \"Checking $f\";\n"
+                                "  if grep -q promtool_says_no \"$f\"; then echo \"$f: 1:1: fake rejection\" >&2; rc=1;\n"
+                                "  else echo '  SUCCESS: 1 rules found'; fi\n"
+                                "done\nexit $rc\n";
+    fs::permissions(promtool_, fs::perms::owner_all);
+  }
+  void Put(const std::string& name, const std::string& data) {
     Document d;
     d.name = name;
     d.data = data;
-    store.Upsert("local", d);
-  };
-  put("good.rules.yml", kGoodRule);
-  put("bad.rules.yml", kBadPromQL);
-  put("later.rules.yml", kGoodRule);
-  TempDir dir;
-  OutputOptions o;
-  o.dir = dir.path();
-  o.promtool = promtool;
-  OutputReconciler r(&store, o);
-  ASSERT_TRUE(r.Reconcile("render").status.ok());
-  EXPECT_EQ(r.LastReport().accepted["rules"], 2);
-  EXPECT_EQ(r.LastReport().rejected["rules"], 1);
-  EXPECT_TRUE(fs::exists(dir.path() + "/rules/local_good.yml"));
-  EXPECT_FALSE(fs::exists(dir.path() + "/rules/local_bad.yml"));
-  std::string bad_error;
-  for (const FragmentStatus& st : r.FragmentStatuses()) {
-    if (st.document == "bad.rules.yml") bad_error = st.error;
+    store_.Upsert("local", d);
   }
-  EXPECT_THAT(bad_error, ::testing::HasSubstr("local: bad.rules.yml: promtool: 5:11:"));
+  std::unique_ptr<OutputReconciler> Make(const std::string& promtool) {
+    OutputOptions o;
+    o.dir = dir_.path() + "/out";
+    o.promtool = promtool;
+    o.promtool_version = promtool.empty() ? "" : PromtoolVersion(promtool);
+    return std::make_unique<OutputReconciler>(&store_, o);
+  }
+  std::string StatusOf(OutputReconciler& r, const std::string& doc) {
+    for (const FragmentStatus& st : r.FragmentStatuses()) {
+      if (st.document == doc) return st.status + ": " + st.error;
+    }
+    return "";
+  }
+  static std::string Rule(const std::string& record) {
+    return absl::StrCat("groups:\n- name: g\n  rules:\n  - record: ", record, "\n    expr: up\n");
+  }
+  TempDir dir_;
+  std::string promtool_;
+  DocumentStore store_;
+};
 
-  // An accepted fragment turns bad: its last accepted version stays.
-  put("later.rules.yml", kBadTemplate);
-  ASSERT_TRUE(r.Reconcile("render").status.ok());
-  EXPECT_EQ(ReadAll(dir.path() + "/rules/local_later.yml"), kGoodRule);
-  EXPECT_EQ(r.LastReport().rejected["rules"], 2);
-  // And is fixed.
-  put("bad.rules.yml", kGoodRule);
-  ASSERT_TRUE(r.Reconcile("render").status.ok());
-  EXPECT_TRUE(fs::exists(dir.path() + "/rules/local_bad.yml"));
+TEST_F(SecondOpinionTest, InProcessValidationDecidesWithoutPromtool) {
+  Put("good.rules.yml", kGoodRule);
+  Put("bad.rules.yml", kBadPromQL);
+  Put("template.rules.yml", kBadTemplate);
+  auto r = Make("");
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  EXPECT_EQ(r->LastReport().accepted["rules"], 1);
+  EXPECT_EQ(r->LastReport().rejected["rules"], 2);
+  EXPECT_THAT(StatusOf(*r, "bad.rules.yml"), ::testing::HasSubstr("could not parse expression"));
+  EXPECT_THAT(StatusOf(*r, "template.rules.yml"), ::testing::HasSubstr("template"));
+  EXPECT_FALSE(r->SecondOpinionPending());
+}
+
+TEST_F(SecondOpinionTest, FilesFirstThenPromtoolRevertsWhatItRejects) {
+  Put("good.rules.yml", Rule("good"));
+  Put("x.rules.yml", Rule("promtool_says_no"));
+  auto r = Make(promtool_);
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  // The file is written before promtool is asked: it never delays a file.
+  EXPECT_TRUE(fs::exists(dir_.path() + "/out/rules/local_x.yml"));
+  ASSERT_TRUE(r->SecondOpinionPending());
+  absl::StatusOr<SecondOpinionReport> so = r->SecondOpinion();
+  ASSERT_TRUE(so.ok()) << so.status();
+  EXPECT_EQ(so->checked, 2);
+  EXPECT_EQ(so->disagreements, 1);
+  EXPECT_EQ(so->skipped, 0);
+  EXPECT_TRUE(so->rerender_needed);
+  EXPECT_FALSE(r->SecondOpinionPending());
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  // No version promtool agreed with: left out, rejected with promtool's word.
+  EXPECT_FALSE(fs::exists(dir_.path() + "/out/rules/local_x.yml"));
+  EXPECT_TRUE(fs::exists(dir_.path() + "/out/rules/local_good.yml"));
+  EXPECT_THAT(StatusOf(*r, "x.rules.yml"), ::testing::HasSubstr("rejected: local: x.rules.yml: promtool: 1:1: fake rejection"));
+
+  // A version promtool agrees with, then a bad one: reverted to the good.
+  Put("x.rules.yml", Rule("x_good"));
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  so = r->SecondOpinion();
+  ASSERT_TRUE(so.ok());
+  EXPECT_EQ(so->checked, 1);  // only what changed since the last run
+  EXPECT_EQ(so->disagreements, 0);
+  const std::string good = ReadAll(dir_.path() + "/out/rules/local_x.yml");
+  EXPECT_THAT(good, ::testing::HasSubstr("x_good"));
+  Put("x.rules.yml", Rule("promtool_says_no"));
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  so = r->SecondOpinion();
+  ASSERT_TRUE(so.ok());
+  EXPECT_EQ(so->disagreements, 1);
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  EXPECT_EQ(ReadAll(dir_.path() + "/out/rules/local_x.yml"), good);
+  EXPECT_THAT(StatusOf(*r, "x.rules.yml"), ::testing::HasSubstr("rejected"));
+}
+
+// promtool 2.42 cannot know a group's query_offset (2.53): promconf,
+// validating for the newest release, accepted it; that is promtool's age,
+// not a disagreement, and the fragment stays.
+TEST_F(SecondOpinionTest, WhatPromtoolsReleaseCannotKnowIsSkipped) {
+  Put("new.rules.yml",
+      "groups:\n- name: g\n  query_offset: 1m\n  rules:\n  - record: promtool_says_no\n    expr: up\n");
+  auto r = Make(promtool_);
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  absl::StatusOr<SecondOpinionReport> so = r->SecondOpinion();
+  ASSERT_TRUE(so.ok()) << so.status();
+  EXPECT_EQ(so->disagreements, 0);
+  EXPECT_EQ(so->skipped, 1);
+  EXPECT_FALSE(so->rerender_needed);
+  EXPECT_TRUE(fs::exists(dir_.path() + "/out/rules/local_new.yml"));
+}
+
+TEST_F(SecondOpinionTest, APromtoolThatCannotRunRetriesLater) {
+  Put("a.rules.yml", Rule("a"));
+  auto r = Make(dir_.path() + "/no-such-promtool");
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  absl::StatusOr<SecondOpinionReport> so = r->SecondOpinion();
+  EXPECT_TRUE(absl::IsUnavailable(so.status())) << so.status();
+  EXPECT_TRUE(r->SecondOpinionPending());  // kept for the retry
+  EXPECT_TRUE(fs::exists(dir_.path() + "/out/rules/local_a.yml"));
+}
+
+TEST(PromtoolVersionTest, TheInstalledPromtoolsRelease) {
+  const std::string promtool = FindPromtool();
+  if (promtool.empty()) GTEST_SKIP() << "promtool not installed";
+  EXPECT_THAT(PromtoolVersion(promtool), ::testing::MatchesRegex("[0-9]+\\.[0-9]+"));
+  EXPECT_EQ(PromtoolVersion("/nonexistent/promtool"), "");
 }
 
 }  // namespace
