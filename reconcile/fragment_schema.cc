@@ -101,11 +101,6 @@ bool CheckDuration(Checker& c, const Node& n, const KeyPath& path, absl::Duratio
   return true;
 }
 
-bool CheckBool(Checker& c, const Node& n, const KeyPath& path) {
-  if (n.IsScalar() && !n.quoted && (n.scalar == "true" || n.scalar == "false")) return true;
-  return c.Fail(n.line, path, "expected true or false");
-}
-
 bool CheckUint(Checker& c, const Node& n, const KeyPath& path) {
   uint64_t v;
   if (n.IsScalar() && !n.quoted && absl::SimpleAtoi(n.scalar, &v)) return true;
