@@ -24,6 +24,12 @@ class Metrics;
 // namespace label, job name prefixes, which sources are namespaced).
 ValidationOptions ToValidationOptions(const Config& config);
 
+// validation.prometheus_version "": the release ("2.42") the reload target
+// reports on /api/v1/status/buildinfo, when reload.url is Prometheus'
+// /-/reload and it answers within 2 s; "" otherwise (the newest supported
+// release then applies).
+std::string DetectPrometheusVersion(const ReloadConfig& reload);
+
 struct AppOptions {
   bool dry_run = false;  // render into a diff on stdout, write nothing
   // --once / --dry-run: how long to wait for every source's first sync.

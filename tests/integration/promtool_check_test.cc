@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/child_process.h"  // ReadWholeFile
 #include "tests/fakes/temp_dir.h"
@@ -269,6 +270,60 @@ TEST_F(SecondOpinionTest, APromtoolThatCannotRunRetriesLater) {
   EXPECT_TRUE(absl::IsUnavailable(so.status())) << so.status();
   EXPECT_TRUE(r->SecondOpinionPending());  // kept for the retry
   EXPECT_TRUE(fs::exists(dir_.path() + "/out/rules/local_a.yml"));
+}
+
+// The second opinion should never disagree: every expression of the PromQL
+// corpus that promconf accepts for 2.42, as recording rules through the
+// OutputReconciler, and the real promtool 2.42 over them: 0 disagreements.
+TEST(SecondOpinionCorpusTest, TheRealPromtoolAgreesWithEveryAcceptedExpression) {
+  const std::string promtool = FindPromtool();
+  if (promtool.empty()) GTEST_SKIP() << "promtool not installed";
+  if (PromtoolVersion(promtool) != "2.42") GTEST_SKIP() << "the corpus' verdicts are promtool 2.42's";
+  std::ifstream in(std::string(PROMCONF_SOURCE_DIR) + "/tests/data/promql_corpus.tsv");
+  std::vector<std::string> exprs;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> f = absl::StrSplit(line, absl::MaxSplits('\t', 2));
+    if (f.size() == 3 && f[0] == "ok") exprs.push_back(f[2]);
+  }
+  ASSERT_GT(exprs.size(), 500u);
+  DocumentStore store({"local"});
+  // 50 rules a file, each expression a double-quoted YAML string.
+  for (size_t start = 0, file = 0; start < exprs.size(); start += 50, ++file) {
+    std::string text = "groups:\n";
+    for (size_t i = start; i < std::min(exprs.size(), start + 50); ++i) {
+      std::string quoted;
+      for (char c : exprs[i]) {
+        if (c == '"' || c == '\\') quoted.push_back('\\');
+        if (c == '\n') {
+          quoted += "\\n";
+          continue;
+        }
+        quoted.push_back(c);
+      }
+      absl::StrAppend(&text, "- name: g", i, "\n  rules:\n  - record: r", i, "\n    expr: \"", quoted, "\"\n");
+    }
+    Document d;
+    d.name = absl::StrCat("corpus-", file, ".rules.yml");
+    d.data = text;
+    store.Upsert("local", d);
+  }
+  TempDir dir;
+  OutputOptions o;
+  o.dir = dir.path();
+  o.validation.prometheus_version = "2.42";
+  o.promtool = promtool;
+  o.promtool_version = PromtoolVersion(promtool);
+  OutputReconciler r(&store, o);
+  ASSERT_TRUE(r.Reconcile("render").status.ok());
+  EXPECT_EQ(r.LastReport().rejected["rules"], 0);
+  absl::StatusOr<SecondOpinionReport> so = r.SecondOpinion();
+  ASSERT_TRUE(so.ok()) << so.status();
+  EXPECT_GT(so->checked, 10);
+  EXPECT_EQ(so->disagreements, 0);
+  EXPECT_EQ(so->skipped, 0);
+  for (const FragmentStatus& st : r.FragmentStatuses()) EXPECT_EQ(st.status, "accepted") << st.error;
 }
 
 TEST(PromtoolVersionTest, TheInstalledPromtoolsRelease) {
