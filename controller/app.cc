@@ -241,6 +241,8 @@ class AppImpl final : public App {
       context.name = sc.name;
       context.clock = clock_;
       context.max_document_bytes = config_.validation.max_fragment_bytes;
+      context.keep_every_document =
+          config_.output.from_configmap.has_value() && config_.output.from_configmap->source == sc.name;
       ASSIGN_OR_RETURN(std::unique_ptr<Source> source, NewSource(context, sc));
       const auto* kube = std::get_if<KubernetesSourceConfig>(&sc.backend);
       if (kube != nullptr && !options_.dry_run) {

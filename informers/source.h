@@ -52,6 +52,10 @@ struct SourceContext {
   std::string name;                 // the `name:` of the sources[] entry
   Clock* clock = Clock::Real();
   uint64_t max_document_bytes = 1 << 20;  // validation.max_fragment_bytes
+  // Documents whose names are not fragments' are dropped at the source and
+  // counted, never stored; except for a sidecar's source of published
+  // ConfigMaps (output.from_configmap), whose documents are output files.
+  bool keep_every_document = false;
 };
 
 class Source {

@@ -58,6 +58,7 @@ class KubernetesSource : public Source, public ReflectorSink {
         o.resource = resources_[m];
         o.label_selector = config_.label_selector;
         o.max_document_bytes = context_.max_document_bytes;
+        o.keep_every_document = context_.keep_every_document;
         o.group = static_cast<int>(g);
         o.member = static_cast<int>(m);
         reflectors_.push_back(std::make_unique<Reflector>(

@@ -94,7 +94,7 @@ void Reflector::ObjectDocs(const KubeObject& object, std::vector<Document>* docs
   const char* kind = secret ? "secret" : "configmap";
   auto add = [&](const std::string& key, std::string value) {
     // Not a fragment's name: dropped here, never stored.
-    if (!IsFragmentName(key)) {
+    if (!options_.keep_every_document && !IsFragmentName(key)) {
       CountDropped(kDroppedNonFragmentDocuments);
       return;
     }

@@ -82,6 +82,8 @@ class Reflector {
     KubeResource resource = KubeResource::kConfigMaps;
     std::string label_selector;
     uint64_t max_document_bytes = 1 << 20;
+    // SourceContext::keep_every_document.
+    bool keep_every_document = false;
     int group = 0, member = 0;
   };
 

@@ -219,20 +219,22 @@ const char kBase[] =
     "rule_files:\n- /etc/prometheus/static/*.yml\n"
     "scrape_configs:\n- job_name: base\n  sample_limit: 100\n";
 
+// Every string field whose value Prometheus takes as free text (the full
+// schema judges the others: URLs, label names, regexes, targets, PromQL).
 std::string ScrapeFragment(absl::string_view v) {
   return absl::StrCat("job_name: ", Q(absl::StrCat("j", v)), "\nmetrics_path: ", Q(v), "\nparams:\n  ",
                       Q(absl::StrCat("k", v)), ": [", Q(v), "]\n  ", Q(v), ": [", Q(v),
-                      "]\nbearer_token: ", Q(v), "\nproxy_url: ", Q(v), "\nstatic_configs:\n- targets: [", Q(v),
-                      "]\n  labels:\n    l: ", Q(v), "\nrelabel_configs:\n- source_labels: [", Q(v),
-                      "]\n  separator: ", Q(v), "\n  regex: ", Q(v), "\n  target_label: ", Q(v),
+                      "]\nbearer_token: ", Q(v), "\nstatic_configs:\n- targets: ['127.0.0.1:9']",
+                      "\n  labels:\n    l: ", Q(v), "\nrelabel_configs:\n- source_labels: [a]",
+                      "\n  separator: ", Q(v), "\n  regex: '(.*)'\n  target_label: t",
                       "\n  replacement: ", Q(v), "\n  action: replace\nsample_limit: 10\n");
 }
 
 std::string RuleFragment(absl::string_view v) {
   return absl::StrCat("groups:\n- name: ", Q(absl::StrCat("g", v)), "\n  rules:\n  - alert: ",
-                      Q(absl::StrCat("A", v)), "\n    expr: ", Q(absl::StrCat("up", v)), "\n    labels:\n      l: ",
+                      Q(absl::StrCat("A", v)), "\n    expr: up\n    labels:\n      l: ",
                       Q(v), "\n    annotations:\n      a: ", Q(v), "\n      b: ", Q(absl::StrCat(v, "x", v)),
-                      "\n  - record: r:x\n    expr: ", Q(absl::StrCat("sum(up)", v)), "\n");
+                      "\n  - record: r:x\n    expr: sum(up)\n    labels:\n      l: ", Q(v), "\n");
 }
 
 std::string TargetsFragment(absl::string_view v) {
