@@ -40,6 +40,20 @@ std::string DeepLongKeys(int items) {
   return s;
 }
 
+// Issue 8's shape: an anchored key reused as the key of 60 nested levels,
+// then `items` list items. (Issue 8 used 400 KB; YAML caps an implicit key
+// at 1024 characters, yaml-cpp refuses longer ones, so 1000 here.)
+std::string AnchoredKeyDeep(int items) {
+  std::string s = absl::StrCat("job_name: a\ndns_sd_configs:\n- &k ", std::string(1000, 'k'), ":\n");
+  std::string indent = "    ";
+  for (int level = 1; level < 60; ++level) {
+    absl::StrAppend(&s, indent, "*k :\n");
+    indent += "  ";
+  }
+  for (int i = 0; i < items; ++i) absl::StrAppend(&s, indent, "- x\n");
+  return s;
+}
+
 std::string FlowTargets(int items) {
   std::string s = "- targets: [";
   for (int i = 0; i < items; ++i) absl::StrAppend(&s, i ? "," : "", "a");
@@ -88,6 +102,7 @@ std::string LaughsBomb(int levels) {
 void Run() {
   const std::vector<Shape> shapes = {
       {"deep_long_keys (60 x 4 KB keys, N items)", "d.scrape.yml", DeepLongKeys},
+      {"anchored_key_60_deep (issue 8)", "i.scrape.yml", [](int n) { return AnchoredKeyDeep(n / 10); }},
       {"flow_targets (N items on one line)", "t.targets.yml", FlowTargets},
       {"block_params (N list items)", "p.scrape.yml", BlockParams},
       {"wide_labels (N keys in one map)", "w.targets.yml", WideLabels},
