@@ -243,7 +243,7 @@ const std::string& Fragment::output_bytes() const {
 
 absl::StatusOr<Fragment> ParseFragment(absl::string_view source, const Document& doc,
                                        const ValidationOptions& options, FragmentError* error,
-                                       std::shared_ptr<const std::string> /*shared_data*/) {
+                                       std::shared_ptr<const std::string> shared_data) {
   Fragment frag;
   frag.kind = ClassifyDocument(doc);
   if (frag.kind == FragmentKind::kIgnored) return frag;
@@ -294,7 +294,13 @@ absl::StatusOr<Fragment> ParseFragment(absl::string_view source, const Document&
       std::string bytes;
       if (!root.IsNull()) EmitYamlBlock(root, 0, false, &bytes);
       frag.output_path = RulesOutputPath(source, doc.name);
-      frag.output = std::make_shared<const std::string>(std::move(bytes));
+      // A file already written the way it is emitted shares the store's
+      // bytes instead of holding them twice.
+      if (shared_data != nullptr && *shared_data == bytes) {
+        frag.output = std::move(shared_data);
+      } else {
+        frag.output = std::make_shared<const std::string>(std::move(bytes));
+      }
       break;
     }
     case FragmentKind::kScrape: {

@@ -99,8 +99,9 @@ std::string Describe(absl::string_view source, absl::string_view name, const Fra
 // Parses (ParseYaml: bounded, one tree) and validates one document, and
 // emits its outputs from the validated tree. On error returns
 // InvalidArgument with "<source>: <document>: line N: key K: reason" and
-// fills *error if given. `shared_data` is no longer used (rule files are
-// re-emitted, not shared); kept for callers.
+// fills *error if given. `shared_data`, when given, holds exactly doc.data:
+// a rule file whose emitted bytes equal its input keeps a reference to it
+// as its output instead of a copy, so the store's bytes are not held twice.
 absl::StatusOr<Fragment> ParseFragment(absl::string_view source, const Document& doc,
                                        const ValidationOptions& options,
                                        FragmentError* error = nullptr,

@@ -208,6 +208,61 @@ YamlSubsetNode YamlStringNode(absl::string_view s) {
   return n;
 }
 
+namespace {
+
+// Whether a multi-line string reads back exactly from a literal block
+// scalar ("|" or "|-") whose lines are indented by `indent` + 2: safe
+// characters only, the first line not empty and not starting with a space
+// (no indentation indicator needed), no line of spaces only or with trailing
+// spaces, at most one final line break.
+bool LiteralBlockSafe(absl::string_view s) {
+  if (s.find('\n') == absl::string_view::npos || s.size() > (1 << 20)) return false;
+  if (s.front() == ' ' || s.front() == '\n') return false;
+  if (s.size() >= 2 && s.substr(s.size() - 2) == "\n\n") return false;
+  size_t i = 0;
+  while (i < s.size()) {
+    if (s[i] == '\n') {
+      if (i > 0 && s[i - 1] == ' ') return false;
+      ++i;
+      continue;
+    }
+    const size_t at = i;
+    const uint32_t cp = NextCodePoint(s, &i);
+    if (!SafeRaw(cp) || (cp == 0xfffd && s.substr(at, 3) != "\xef\xbf\xbd")) return false;
+  }
+  return s.back() != ' ';
+}
+
+void AppendLiteralBlock(absl::string_view s, int indent, std::string* out) {
+  const bool final_break = s.back() == '\n';
+  out->append(final_break ? "|" : "|-");
+  if (final_break) s.remove_suffix(1);
+  const std::string pad(static_cast<size_t>(indent) + 2, ' ');
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find('\n', start);
+    if (end == absl::string_view::npos) end = s.size();
+    out->push_back('\n');
+    if (end > start) {
+      out->append(pad);
+      out->append(s.data() + start, end - start);
+    }
+    start = end + 1;
+  }
+}
+
+// EmitYamlScalar for a value whose parent sits at `indent`: multi-line
+// strings may become literal blocks (PromQL and annotations stay readable).
+void EmitValue(const YamlSubsetNode& node, int indent, std::string* out) {
+  if (node.IsScalar() && node.quoted && LiteralBlockSafe(node.scalar)) {
+    AppendLiteralBlock(node.scalar, indent, out);
+    return;
+  }
+  EmitYamlScalar(node, out);
+}
+
+}  // namespace
+
 void EmitYamlScalar(const YamlSubsetNode& node, std::string* out) {
   switch (node.kind) {
     case YamlSubsetNode::Kind::kScalar:
@@ -254,7 +309,7 @@ void EmitYamlBlock(const YamlSubsetNode& node, int indent, bool inline_first, st
         EmitYamlBlock(v, indent, false, out);
       } else {
         out->push_back(' ');
-        EmitYamlScalar(v, out);
+        EmitValue(v, indent, out);
         out->push_back('\n');
       }
     }
@@ -265,7 +320,7 @@ void EmitYamlBlock(const YamlSubsetNode& node, int indent, bool inline_first, st
       if ((v.IsMap() && !v.map.empty()) || (v.IsSeq() && !v.seq.empty())) {
         EmitYamlBlock(v, indent + 2, true, out);
       } else {
-        EmitYamlScalar(v, out);
+        EmitValue(v, indent, out);
         out->push_back('\n');
       }
     }

@@ -14,6 +14,8 @@
 //   bool (1.1's yes/no/on/off/y/n too), null, timestamp, "<<" or "=").
 // Safe characters: printable ASCII and the printable non-ASCII code points
 // other than U+0085, U+2028, U+2029, U+FEFF and the non-characters.
+// A multi-line string of safe characters may be a literal block ("|" or
+// "|-") when it reads back exactly (PromQL and annotations stay readable).
 // Everything else is double-quoted; inside quotes every C0/C1 control, DEL,
 // U+0085, U+2028, U+2029, U+FEFF, non-character and non-printable code point
 // is escaped (\uXXXX or \UXXXXXXXX), as is any byte of invalid UTF-8 (as

@@ -324,7 +324,8 @@ void OutputReconciler::ParseEntry(const std::string& source,
   }
   ++report->parsed;
   FragmentError ferr;
-  // Verbatim outputs share the stored bytes (aliasing the stored document).
+  // Rule files emitted exactly as written share the stored bytes (aliasing
+  // the stored document).
   absl::StatusOr<Fragment> frag =
       ParseFragment(source, doc, options_.validation, &ferr,
                     std::shared_ptr<const std::string>(stored, &stored->doc.data));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 
 namespace promconf {
@@ -183,6 +184,27 @@ KeyScan ScanKey(absl::string_view t, std::string* key, size_t* after) {
   return KeyScan::kNotKey;
 }
 
+// Duplicate keys are outside the subset (yaml-cpp keeps both; ParseYaml
+// rejects them). Checked once per finished map: a hash set for large maps
+// keeps it linear.
+bool HasDuplicateKey(const Node& map) {
+  const auto& m = map.map;
+  if (m.size() <= 8) {
+    for (size_t i = 0; i < m.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if (m[i].key == m[j].key) return true;
+      }
+    }
+    return false;
+  }
+  absl::flat_hash_set<absl::string_view> seen;
+  seen.reserve(m.size());
+  for (const YamlSubsetEntry& e : m) {
+    if (!seen.insert(e.key).second) return true;
+  }
+  return false;
+}
+
 class Parser {
  public:
   explicit Parser(absl::string_view text)
@@ -277,9 +299,6 @@ class Parser {
         // level up; anything else here is not ours to judge.
         return false;
       }
-      for (const auto& [k, v] : out->map) {
-        if (k == key) return false;  // duplicate key
-      }
       Node value;
       value.line = l.number;
       value.key_line = l.number;
@@ -303,7 +322,7 @@ class Parser {
       }
       out->map.push_back(YamlSubsetEntry{std::move(key), std::move(value)});
     }
-    return true;
+    return !HasDuplicateKey(*out);
   }
 
   bool ParseSeq(size_t* li, int indent, int depth, Node* out) {
@@ -525,9 +544,6 @@ class Parser {
           if (*pos + 1 >= s.size() || s[*pos] != ':' || s[*pos + 1] != ' ') return false;
           ++*pos;
           skip();
-          for (const auto& [k, v] : out->map) {
-            if (k == key.scalar) return false;
-          }
           Node value;
           value.line = out->line;
           value.key_line = out->line;
@@ -547,7 +563,7 @@ class Parser {
         if (*pos >= s.size()) return false;  // continues on the next line
         if (s[*pos] == close) {
           ++*pos;
-          return true;
+          return !is_map || !HasDuplicateKey(*out);
         }
         if (s[*pos] != ',') return false;
         ++*pos;

@@ -69,6 +69,20 @@ TEST(ParseFragmentTest, AcceptsFullRuleFileReEmitted) {
   EXPECT_TRUE(IsSafeRelativePath(f->output_path));
 }
 
+TEST(ParseFragmentTest, RuleFileEmittedAsWrittenSharesTheStoredBytes) {
+  const std::string canonical = "groups:\n- name: g\n  rules:\n  - record: a:b\n    expr: up\n";
+  auto stored = std::make_shared<const std::string>(canonical);
+  absl::StatusOr<Fragment> f = ParseFragment("kv", Doc("a.rules.yml", canonical), {}, nullptr, stored);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->output.get(), stored.get());
+  const std::string flow = "groups: [{name: g, rules: [{record: a:b, expr: up}]}]\n";
+  stored = std::make_shared<const std::string>(flow);
+  f = ParseFragment("kv", Doc("a.rules.yml", flow), {}, nullptr, stored);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_NE(f->output.get(), stored.get());
+  EXPECT_EQ(f->output_bytes(), canonical);
+}
+
 TEST(ParseFragmentTest, ScrapeListAndSingle) {
   absl::StatusOr<Fragment> single = ParseFragment(
       "local", Doc("node.scrape.yml", "job_name: node\nstatic_configs:\n- targets: ['a:9100']\n"), {});

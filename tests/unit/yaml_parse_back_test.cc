@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "reconcile/fragment.h"
 #include "reconcile/fragment_yaml.h"
@@ -320,6 +322,52 @@ TEST(YamlParseBackTest, EveryOutputReadsBackAsTheTreePromconfValidated) {
   std::vector<std::string> lines = absl::StrSplit(report, '\n', absl::SkipEmpty());
   EXPECT_EQ(lines.size(), 1u) << "mismatches (case v<N> is value N of the list):\n" << report;
   std::printf("[ PARSEBACK ] %d outputs read back by yaml.v2/yaml.v3/encoding/json\n", cases.count());
+}
+
+// Raw bytes no YAML reader may see (invalid UTF-8, surrogates, C0/C1
+// controls, DEL, a BOM inside, non-characters) reject the fragment in every
+// string field, naming the line; none of them reaches an output.
+TEST(YamlParseBackTest, RawUnreadableBytesRejectTheFragmentInEveryField) {
+  struct Raw {
+    std::string bytes;
+    std::string reason;
+  };
+  const std::vector<Raw> raws = {
+      {"\xed\xa0\x80", "invalid UTF-8"}, {"\xed\xbf\xbf", "invalid UTF-8"}, {"\x80", "invalid UTF-8"},
+      {"\xe2\x80", "invalid UTF-8"},     {"\xc0\xaf", "invalid UTF-8"},     {"\xf8\x88\x80\x80\x80", "invalid UTF-8"},
+      {"\x01", "not allowed"},           {"\x1b", "not allowed"},           {"\x7f", "not allowed"},
+      {"\xc2\x80", "not allowed"},       {"\xc2\x9f", "not allowed"},       {"\xef\xbb\xbf", "not allowed"},
+      {"\xef\xbf\xbe", "not allowed"},   {"\xef\xbf\xbf", "not allowed"}};
+  // The fragment builders quote with escapes; put the raw bytes in by
+  // replacing a marker after quoting.
+  const std::string marker = "MARKER";
+  struct Kind {
+    const char* name;
+    std::string text;
+  };
+  const std::vector<Kind> kinds = {{"x.scrape.yml", ScrapeFragment(marker)},
+                                   {"x.rules.yml", RuleFragment(marker)},
+                                   {"x.targets.yml", TargetsFragment(marker)}};
+  int checked = 0;
+  for (const Kind& kind : kinds) {
+    // Each occurrence of the marker in turn: every field.
+    for (size_t at = kind.text.find(marker); at != std::string::npos; at = kind.text.find(marker, at + 1)) {
+      const int line = 1 + static_cast<int>(std::count(kind.text.begin(), kind.text.begin() + at, '\n'));
+      for (const Raw& raw : raws) {
+        Document doc;
+        doc.name = kind.name;
+        doc.data = kind.text;
+        doc.data.replace(at, marker.size(), raw.bytes);
+        FragmentError err;
+        absl::StatusOr<Fragment> f = ParseFragment("kv", doc, {}, &err);
+        ASSERT_FALSE(f.ok()) << kind.name << " line " << line << " \"" << absl::CHexEscape(raw.bytes) << "\"";
+        EXPECT_THAT(err.reason, ::testing::HasSubstr(raw.reason));
+        EXPECT_EQ(err.line, line);
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 14 * 25);
 }
 
 // The attack from the issue, as the tenant wrote it (raw separators in a

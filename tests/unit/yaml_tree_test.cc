@@ -312,6 +312,29 @@ TEST(YamlEmitTest, QuotedEscapesEveryUnsafeCodePoint) {
   EXPECT_EQ(json, "\"\\u2028\\u0085\\u0001\\udbff\\udfff\xef\xbf\xbd\"");
 }
 
+TEST(YamlEmitTest, MultiLineStringsBecomeLiteralBlocksOnlyWhenExact) {
+  absl::StatusOr<YamlSubsetNode> tree = ParseYaml(
+      "r:\n- expr: |\n    sum(x)\n      / sum(y)\n\n    > 1\n"
+      "  a: \"one\\ntwo\"\n"
+      "  b: \" lead\\nx\"\n"
+      "  c: \"x\\n\\n\"\n"
+      "  d: \"x \\ny\"\n"
+      "  e: \"x\\u2028\\ny\"\n");
+  ASSERT_TRUE(tree.ok()) << tree.status();
+  EXPECT_EQ(Emit(*tree),
+            "r:\n- expr: |\n    sum(x)\n      / sum(y)\n\n    > 1\n"
+            "  a: |-\n    one\n    two\n"
+            "  b: \" lead\\nx\"\n"
+            "  c: \"x\\n\\n\"\n"
+            "  d: \"x \\ny\"\n"
+            "  e: \"x\\u2028\\ny\"\n");
+  // And reads back as it was.
+  absl::StatusOr<YamlSubsetNode> back = ParseYaml(Emit(*tree));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(Emit(*back), Emit(*tree));
+  EXPECT_EQ(back->Find("r")->seq[0].Find("expr")->scalar, "sum(x)\n  / sum(y)\n\n> 1\n");
+}
+
 TEST(YamlEmitTest, KeysThatLookLikeOtherTypesAreQuoted) {
   absl::StatusOr<YamlSubsetNode> tree = ParseYaml("\"true\": 1\n\"1\": 2\n\"<<\": 3\n\"a: b\": 4\nok: 5\n");
   ASSERT_TRUE(tree.ok());
