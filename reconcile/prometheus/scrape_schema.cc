@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "reconcile/fragment.h"
 #include "reconcile/prometheus/values.h"
 
 namespace promconf::prom {
@@ -162,6 +163,12 @@ class Walker {
   bool ValidLabelName(absl::string_view s) const {
     return utf8_names ? !s.empty() && IsValidUtf8(s) : IsLegacyLabelName(s);
   }
+  // Label names as model.LabelName's YAML decoding sees them (target group
+  // labels, source_labels): Prometheus 3 sets the process-wide scheme to
+  // utf8 whatever a scrape config's own scheme says.
+  bool ValidDecodedLabelName(absl::string_view s) const {
+    return version() >= PromVersion{3, 0} ? !s.empty() && IsValidUtf8(s) : IsLegacyLabelName(s);
+  }
 
   bool Fail(const YamlSubsetNode& at, absl::string_view reason) {
     reason_ = std::string(reason);
@@ -247,7 +254,7 @@ bool Walker::Check(const YamlSubsetNode& n, const Type& t) {
       for (const YamlSubsetEntry& e : n.map) {
         path_.push_back(Segment{e.key, 0});
         bool ok = true;
-        if (t.label_keys && !ValidLabelName(e.key)) {
+        if (t.label_keys && !ValidDecodedLabelName(e.key)) {
           ok = Fail(e.value, absl::StrCat(Quoted(e.key), " is not a valid label name"));
         }
         ok = ok && Check(e.value, *t.elem);
@@ -391,7 +398,7 @@ bool Walker::CheckScalar(const YamlSubsetNode& n, const Type& t) {
                                   allowed, ")"));
     }
     case Kind::kLabelName:
-      if (ValidLabelName(s)) return true;
+      if (ValidDecodedLabelName(s)) return true;
       return Fail(n, absl::StrCat(Quoted(s), " is not a valid label name"));
     case Kind::kRegex: {
       // model/relabel NewRegexp: anchored, and (?s) since 3.0. RE2's syntax is

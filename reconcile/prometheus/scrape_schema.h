@@ -13,6 +13,7 @@
 //
 // Pure functions over immutable tables; thread-safe.
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,8 +21,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "reconcile/fragment.h"  // FragmentError
 #include "reconcile/yaml_subset.h"
+
+namespace promconf {
+// reconcile/fragment.h; declared here so that fragment.h may include this
+// header (ValidationOptions can then hold a ScrapeCheckOptions).
+struct FragmentError;
+}  // namespace promconf
 
 namespace promconf::prom {
 

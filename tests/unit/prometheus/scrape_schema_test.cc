@@ -1,3 +1,4 @@
+#include "reconcile/fragment.h"
 #include "reconcile/prometheus/scrape_schema.h"
 
 #include <map>
@@ -283,6 +284,10 @@ const SchemaCase kSchemaCases[] = {
     {"source label invalid on 2.42",
      "job_name: a\nrelabel_configs:\n  - source_labels: [a-b]\n    action: keep\n", "2.42",
      "\"a-b\" is not a valid label name"},
+    {"legacy scheme does not apply to target group labels on 3.x",
+     "job_name: a\nmetric_name_validation_scheme: legacy\nstatic_configs:\n  - targets: [a:1]\n"
+     "    labels:\n      team.name: x\n",
+     "", nullptr},
     {"null relabel rule", "job_name: a\nrelabel_configs:\n  -\n", "",
      "empty or null target relabeling rule"},
     {"regex with (?i) and classes",
