@@ -403,7 +403,30 @@ bool Walker::CheckScalar(const YamlSubsetNode& n, const Type& t) {
     case Kind::kRegex: {
       // model/relabel NewRegexp: anchored, and (?s) since 3.0. RE2's syntax is
       // Go's regexp syntax.
-      std::string anchored = absl::StrCat(version() < V(3, 0) ? "^(?:" : "^(?s:", s, ")$");
+      // Two places where C++ RE2 and Go's regexp differ: Go has no \C (any
+      // byte), and Go 1.22+ (Prometheus 3) also spells named groups (?<n>).
+      std::string pattern;
+      pattern.reserve(s.size());
+      for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\\' && i + 1 < s.size()) {
+          if (s[i + 1] == 'C') {
+            return Fail(n, absl::StrCat("invalid regex ", Quoted(s),
+                                        ": invalid escape sequence: `\\C`"));
+          }
+          pattern.append(s, i, 2);
+          ++i;
+          continue;
+        }
+        if (version() >= V(3, 0) && s.compare(i, 3, "(?<") == 0 && i + 3 < s.size() &&
+            s[i + 3] != '=' && s[i + 3] != '!') {
+          pattern.append("(?P<");
+          i += 2;
+          continue;
+        }
+        pattern.push_back(s[i]);
+      }
+      std::string anchored =
+          absl::StrCat(version() < V(3, 0) ? "^(?:" : "^(?s:", pattern, ")$");
       RE2::Options opts;
       opts.set_log_errors(false);
       RE2 re(anchored, opts);
