@@ -1,6 +1,7 @@
 #include "reconcile/prometheus/scrape_schema.h"
 
 #include <algorithm>
+#include <cmath>
 #include <deque>
 #include <memory>
 #include <set>
@@ -13,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "reconcile/fragment.h"
 #include "reconcile/prometheus/values.h"
@@ -334,6 +336,14 @@ bool Walker::CheckScalar(const YamlSubsetNode& n, const Type& t) {
       std::optional<uint64_t> v = IsPlain(n) ? ParseYaml11Int(s, &negative) : std::nullopt;
       if (v.has_value() && (t.kind == Kind::kInt ? (negative || *v < (uint64_t{1} << 63))
                                                  : !negative || *v == 0)) {
+        return true;
+      }
+      // go-yaml v2 stores a float into an integer field when it fits
+      // (truncating): `sample_limit: 1.5` loads.
+      double d;
+      if (!v.has_value() && IsPlain(n) && IsYaml11Float(s) &&
+          absl::SimpleAtod(absl::StrReplaceAll(s, {{"_", ""}}), &d) && std::isfinite(d) &&
+          (t.kind == Kind::kInt ? std::fabs(d) < 9.2e18 : d >= 0 && d < 1.8e19)) {
         return true;
       }
       return Fail(n, absl::StrCat("expected ",
