@@ -868,10 +868,19 @@ bool KubernetesRule(const YamlSubsetNode& o, Walker& w) {
   return true;
 }
 
+// Consul's and Nomad's API clients dial "unix://<path>" addresses: a socket
+// on the Prometheus host.
+bool UnixSocketServer(const YamlSubsetNode& o, Walker& w) {
+  if (w.options().trusted || !absl::StartsWith(Str(o, "server"), "unix://")) return true;
+  return w.FailAt(o, "server",
+                  "`server` names a socket on the Prometheus host; only a trusted source may");
+}
+
 bool ConsulRule(const YamlSubsetNode& o, Walker& w) {
   if (Has(o, "server") && absl::StripAsciiWhitespace(Str(o, "server")).empty()) {
     return w.FailAt(o, "server", "consul SD configuration requires a server address");
   }
+  if (!UnixSocketServer(o, w)) return false;
   if ((HasStr(o, "username") || HasStr(o, "password")) && Has(o, "basic_auth")) {
     return w.FailAt(o, "basic_auth",
                     "at most one of consul SD configuration username and password and basic auth "
@@ -954,7 +963,7 @@ bool NomadRule(const YamlSubsetNode& o, Walker& w) {
   if (Has(o, "server") && absl::StripAsciiWhitespace(Str(o, "server")).empty()) {
     return w.FailAt(o, "server", "nomad SD configuration requires a server address");
   }
-  return true;
+  return UnixSocketServer(o, w);
 }
 bool OpenStackRule(const YamlSubsetNode& o, Walker& w) {
   return Required(o, w, "role", "role missing (one of: instance, hypervisor, loadbalancer)") &&

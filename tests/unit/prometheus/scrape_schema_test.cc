@@ -595,10 +595,17 @@ TEST(TrustedSources, TrustedStillChecksExclusions) {
   EXPECT_TRUE(absl::StrContains(v.error.reason, "at most one of basic_auth password")) << v.error.reason;
 }
 
-TEST(TrustedSources, DockerSocketOnlyFromTrusted) {
-  const std::string yaml = "job_name: a\ndocker_sd_configs:\n  - host: unix:///var/run/docker.sock\n";
-  EXPECT_FALSE(Check(yaml, Opts("", false)).ok);
-  EXPECT_TRUE(Check(yaml, Opts("", true)).ok);
+TEST(TrustedSources, HostSocketsOnlyFromTrusted) {
+  for (const char* yaml :
+       {"job_name: a\ndocker_sd_configs:\n  - host: unix:///var/run/docker.sock\n",
+        "job_name: a\ndockerswarm_sd_configs:\n  - host: /var/run/docker.sock\n    role: nodes\n",
+        "job_name: a\nconsul_sd_configs:\n  - server: unix:///var/run/consul.sock\n",
+        "job_name: a\nnomad_sd_configs:\n  - server: unix:///var/run/nomad.sock\n"}) {
+    Verdict u = Check(yaml, Opts("", false));
+    EXPECT_FALSE(u.ok) << yaml;
+    EXPECT_TRUE(absl::StrContains(u.error.reason, "socket on the Prometheus host")) << u.error.reason;
+    EXPECT_TRUE(Check(yaml, Opts("", true)).ok) << yaml;
+  }
 }
 
 // ---- linear work --------------------------------------------------------------
