@@ -27,9 +27,11 @@ absl::StatusOr<PromVersion> ParsePromVersion(absl::string_view text) {
   if (text.empty()) return kNewestSupportedVersion;
   absl::string_view t = text;
   if (absl::StartsWith(t, "v")) t.remove_prefix(1);
-  std::vector<absl::string_view> parts = absl::StrSplit(t, '.');
+  // MAJOR.MINOR, then anything (a patch, "-rc.0", Debian's "+ds"): what
+  // /api/v1/status/buildinfo reports is accepted as it is.
+  std::vector<absl::string_view> parts = absl::StrSplit(t, absl::MaxSplits('.', 2));
   PromVersion v;
-  if (parts.size() < 2 || parts.size() > 3 || !absl::SimpleAtoi(parts[0], &v.major) ||
+  if (parts.size() < 2 || !absl::SimpleAtoi(parts[0], &v.major) ||
       !absl::SimpleAtoi(parts[1], &v.minor) || v.major < 0 || v.minor < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("\"", text, "\" is not a Prometheus version such as 2.42 or 3.1"));

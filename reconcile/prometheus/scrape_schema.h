@@ -47,7 +47,8 @@ struct PromVersion {
 inline constexpr PromVersion kOldestSupportedVersion{2, 42};
 inline constexpr PromVersion kNewestSupportedVersion{3, 14};
 
-// "2.42", "v2.42.0", "3.1.2" (patch ignored); "" is the newest supported.
+// "2.42", "v2.42.0", "3.1.2", "2.42.0+ds", "3.5.0-rc.1" (all after the
+// minor ignored); "" is the newest supported.
 // Versions outside the supported range are errors naming the range.
 absl::StatusOr<PromVersion> ParsePromVersion(absl::string_view text);
 

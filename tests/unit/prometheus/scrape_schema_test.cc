@@ -99,6 +99,10 @@ TEST(Versions, Parse) {
   EXPECT_EQ(ParsePromVersion("").value(), kNewestSupportedVersion);
   EXPECT_EQ(ParsePromVersion("2.42").value(), (PromVersion{2, 42}));
   EXPECT_EQ(ParsePromVersion("v3.1.2").value(), (PromVersion{3, 1}));
+  EXPECT_EQ(ParsePromVersion("2.42.0+ds").value(), (PromVersion{2, 42}));
+  EXPECT_EQ(ParsePromVersion("3.5.0-rc.1").value(), (PromVersion{3, 5}));
+  EXPECT_FALSE(ParsePromVersion("3").ok());
+  EXPECT_FALSE(ParsePromVersion("3.x").ok());
   EXPECT_FALSE(ParsePromVersion("2.41").ok());
   EXPECT_FALSE(ParsePromVersion("9.0").ok());
   EXPECT_FALSE(ParsePromVersion("latest").ok());
