@@ -9,6 +9,8 @@
 
 #include <re2/re2.h>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -16,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "reconcile/fragment.h"
 #include "reconcile/prometheus/values.h"
 
@@ -238,6 +241,38 @@ std::string Quoted(absl::string_view s) {
 
 bool HttpClientRule(const YamlSubsetNode& o, Walker& w);
 
+// RE2's verdict on an anchored pattern ("" when it compiles). Compiling is
+// most of a scrape config's validation time and teams repeat their
+// patterns, so verdicts on short patterns are remembered process-wide
+// (bounded: cleared when full). Thread-safe.
+ABSL_CONST_INIT absl::Mutex regex_verdicts_mu(absl::kConstInit);
+absl::flat_hash_map<std::string, std::string>* regex_verdicts ABSL_GUARDED_BY(regex_verdicts_mu) =
+    nullptr;
+
+std::string RegexError(const std::string& anchored) {
+  static constexpr size_t kMaxPatternBytes = 256;
+  static constexpr size_t kMaxEntries = 8192;
+  const bool cacheable = anchored.size() <= kMaxPatternBytes;
+  if (cacheable) {
+    absl::MutexLock lock(&regex_verdicts_mu);
+    if (regex_verdicts == nullptr) {
+      regex_verdicts = new absl::flat_hash_map<std::string, std::string>();
+    }
+    auto it = regex_verdicts->find(anchored);
+    if (it != regex_verdicts->end()) return it->second;
+  }
+  RE2::Options opts;
+  opts.set_log_errors(false);
+  RE2 re(anchored, opts);
+  std::string error = re.ok() ? "" : re.error();
+  if (cacheable) {
+    absl::MutexLock lock(&regex_verdicts_mu);
+    if (regex_verdicts->size() >= kMaxEntries) regex_verdicts->clear();
+    regex_verdicts->emplace(anchored, error);
+  }
+  return error;
+}
+
 bool Walker::Check(const YamlSubsetNode& n, const Type& t) {
   // go-yaml v2 leaves the zero value for null: absent and null are alike.
   if (n.IsNull()) return true;
@@ -439,11 +474,9 @@ bool Walker::CheckScalar(const YamlSubsetNode& n, const Type& t) {
       }
       std::string anchored =
           absl::StrCat(version() < V(3, 0) ? "^(?:" : "^(?s:", pattern, ")$");
-      RE2::Options opts;
-      opts.set_log_errors(false);
-      RE2 re(anchored, opts);
-      if (re.ok()) return true;
-      return Fail(n, absl::StrCat("invalid regex ", Quoted(s), ": ", re.error()));
+      std::string error = RegexError(anchored);
+      if (error.empty()) return true;
+      return Fail(n, absl::StrCat("invalid regex ", Quoted(s), ": ", error));
     }
     default:
       return Fail(n, "internal: unhandled type");

@@ -11,7 +11,8 @@
 // trusted source may set them (SPEC "Who may write what"), and an untrusted
 // source's file_sd_configs may only read promconf's own targets/.
 //
-// Pure functions over immutable tables; thread-safe.
+// Functions over immutable tables (and a bounded, locked memo of regex
+// verdicts); thread-safe.
 
 #include <cstdint>
 #include <string>
