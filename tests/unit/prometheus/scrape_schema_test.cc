@@ -1,7 +1,9 @@
 #include "reconcile/fragment.h"
 #include "reconcile/prometheus/scrape_schema.h"
 
+#include <atomic>
 #include <map>
+#include <thread>
 #include <optional>
 #include <string>
 #include <vector>
@@ -610,6 +612,30 @@ TEST(TrustedSources, HostSocketsOnlyFromTrusted) {
     EXPECT_TRUE(absl::StrContains(u.error.reason, "socket on the Prometheus host")) << u.error.reason;
     EXPECT_TRUE(Check(yaml, Opts("", true)).ok) << yaml;
   }
+}
+
+TEST(Schema, RememberedRegexVerdictsStayRight) {
+  const std::string bad = "job_name: a\nrelabel_configs:\n  - regex: '(x'\n    action: keep\n";
+  const std::string good = "job_name: a\nrelabel_configs:\n  - regex: '(x)'\n    action: keep\n";
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_FALSE(Check(bad, Opts()).ok);
+    EXPECT_TRUE(Check(good, Opts()).ok);
+  }
+  // Concurrent callers share the memo.
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        std::string y = absl::StrCat("job_name: a\nrelabel_configs:\n  - regex: 'p", (i + t) % 50,
+                                     i % 2 ? "(" : "", "'\n    action: keep\n");
+        std::optional<YamlSubsetNode> root = ParseYamlSubset(y);
+        if (!root || CheckScrapeConfig(*root, ScrapeCheckOptions()).ok() != (i % 2 == 0)) ++wrong;
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 // ---- linear work --------------------------------------------------------------
