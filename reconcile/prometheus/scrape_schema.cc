@@ -1461,7 +1461,7 @@ void Schema::Build() {
             {"application_credential_name", str},
             {"application_credential_id", str},
             {"application_credential_secret", secret},
-            {"role", Enum({"hypervisor", "instance", "loadbalancer"}, {kAlways, kAlways, V(3, 3)})},
+            {"role", Enum({"hypervisor", "instance", "loadbalancer"}, {kAlways, kAlways, V(3, 2)})},
             {"region", str},
             refresh,
             port,
