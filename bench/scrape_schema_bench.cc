@@ -9,6 +9,7 @@
 #include <benchmark/benchmark.h>
 
 #include "absl/strings/str_cat.h"
+#include "reconcile/fragment.h"
 #include "reconcile/prometheus/scrape_schema.h"
 #include "reconcile/yaml_subset.h"
 

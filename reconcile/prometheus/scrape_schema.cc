@@ -1,6 +1,7 @@
 #include "reconcile/prometheus/scrape_schema.h"
 
 #include <algorithm>
+#include <cmath>
 #include <deque>
 #include <memory>
 #include <set>
@@ -8,12 +9,17 @@
 
 #include <re2/re2.h>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "reconcile/fragment.h"
 #include "reconcile/prometheus/values.h"
 #include "util/json.h"
 
@@ -25,9 +31,11 @@ absl::StatusOr<PromVersion> ParsePromVersion(absl::string_view text) {
   if (text.empty()) return kNewestSupportedVersion;
   absl::string_view t = text;
   if (absl::StartsWith(t, "v")) t.remove_prefix(1);
-  std::vector<absl::string_view> parts = absl::StrSplit(t, '.');
+  // MAJOR.MINOR, then anything (a patch, "-rc.0", Debian's "+ds"): what
+  // /api/v1/status/buildinfo reports is accepted as it is.
+  std::vector<absl::string_view> parts = absl::StrSplit(t, absl::MaxSplits('.', 2));
   PromVersion v;
-  if (parts.size() < 2 || parts.size() > 3 || !absl::SimpleAtoi(parts[0], &v.major) ||
+  if (parts.size() < 2 || !absl::SimpleAtoi(parts[0], &v.major) ||
       !absl::SimpleAtoi(parts[1], &v.minor) || v.major < 0 || v.minor < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("\"", text, "\" is not a Prometheus version such as 2.42 or 3.1"));
@@ -127,6 +135,12 @@ class Walker {
   bool ValidLabelName(absl::string_view s) const {
     return utf8_names ? !s.empty() && IsValidUtf8(s) : IsLegacyLabelName(s);
   }
+  // Label names as model.LabelName's YAML decoding sees them (target group
+  // labels, source_labels): Prometheus 3 sets the process-wide scheme to
+  // utf8 whatever a scrape config's own scheme says.
+  bool ValidDecodedLabelName(absl::string_view s) const {
+    return version() >= PromVersion{3, 0} ? !s.empty() && IsValidUtf8(s) : IsLegacyLabelName(s);
+  }
 
   bool Fail(const YamlSubsetNode& at, absl::string_view reason) {
     reason_ = std::string(reason);
@@ -192,6 +206,38 @@ std::string Quoted(absl::string_view s) {
 
 bool HttpClientRule(const YamlSubsetNode& o, Walker& w);
 
+// RE2's verdict on an anchored pattern ("" when it compiles). Compiling is
+// most of a scrape config's validation time and teams repeat their
+// patterns, so verdicts on short patterns are remembered process-wide
+// (bounded: cleared when full). Thread-safe.
+ABSL_CONST_INIT absl::Mutex regex_verdicts_mu(absl::kConstInit);
+absl::flat_hash_map<std::string, std::string>* regex_verdicts ABSL_GUARDED_BY(regex_verdicts_mu) =
+    nullptr;
+
+std::string RegexError(const std::string& anchored) {
+  static constexpr size_t kMaxPatternBytes = 256;
+  static constexpr size_t kMaxEntries = 8192;
+  const bool cacheable = anchored.size() <= kMaxPatternBytes;
+  if (cacheable) {
+    absl::MutexLock lock(&regex_verdicts_mu);
+    if (regex_verdicts == nullptr) {
+      regex_verdicts = new absl::flat_hash_map<std::string, std::string>();
+    }
+    auto it = regex_verdicts->find(anchored);
+    if (it != regex_verdicts->end()) return it->second;
+  }
+  RE2::Options opts;
+  opts.set_log_errors(false);
+  RE2 re(anchored, opts);
+  std::string error = re.ok() ? "" : re.error();
+  if (cacheable) {
+    absl::MutexLock lock(&regex_verdicts_mu);
+    if (regex_verdicts->size() >= kMaxEntries) regex_verdicts->clear();
+    regex_verdicts->emplace(anchored, error);
+  }
+  return error;
+}
+
 bool Walker::Check(const YamlSubsetNode& n, const Type& t) {
   // go-yaml v2 leaves the zero value for null: absent and null are alike.
   if (n.IsNull()) return true;
@@ -212,7 +258,7 @@ bool Walker::Check(const YamlSubsetNode& n, const Type& t) {
       for (const YamlSubsetEntry& e : n.map) {
         path_.push_back(Segment{e.key, 0});
         bool ok = true;
-        if (t.label_keys && !ValidLabelName(e.key)) {
+        if (t.label_keys && !ValidDecodedLabelName(e.key)) {
           ok = Fail(e.value, absl::StrCat(Quoted(e.key), " is not a valid label name"));
         }
         ok = ok && Check(e.value, *t.elem);
@@ -294,6 +340,14 @@ bool Walker::CheckScalar(const YamlSubsetNode& n, const Type& t) {
                                                  : !negative || *v == 0)) {
         return true;
       }
+      // go-yaml v2 stores a float into an integer field when it fits
+      // (truncating): `sample_limit: 1.5` loads.
+      double d;
+      if (!v.has_value() && IsPlain(n) && IsYaml11Float(s) &&
+          absl::SimpleAtod(absl::StrReplaceAll(s, {{"_", ""}}), &d) && std::isfinite(d) &&
+          (t.kind == Kind::kInt ? std::fabs(d) < 9.2e18 : d >= 0 && d < 1.8e19)) {
+        return true;
+      }
       return Fail(n, absl::StrCat("expected ",
                                   t.kind == Kind::kUint ? "a non-negative integer" : "an integer",
                                   ", not ", Quoted(s)));
@@ -356,17 +410,38 @@ bool Walker::CheckScalar(const YamlSubsetNode& n, const Type& t) {
                                   allowed, ")"));
     }
     case Kind::kLabelName:
-      if (ValidLabelName(s)) return true;
+      if (ValidDecodedLabelName(s)) return true;
       return Fail(n, absl::StrCat(Quoted(s), " is not a valid label name"));
     case Kind::kRegex: {
       // model/relabel NewRegexp: anchored, and (?s) since 3.0. RE2's syntax is
       // Go's regexp syntax.
-      std::string anchored = absl::StrCat(version() < V(3, 0) ? "^(?:" : "^(?s:", s, ")$");
-      RE2::Options opts;
-      opts.set_log_errors(false);
-      RE2 re(anchored, opts);
-      if (re.ok()) return true;
-      return Fail(n, absl::StrCat("invalid regex ", Quoted(s), ": ", re.error()));
+      // Two places where C++ RE2 and Go's regexp differ: Go has no \C (any
+      // byte), and Go 1.22+ (Prometheus 3) also spells named groups (?<n>).
+      std::string pattern;
+      pattern.reserve(s.size());
+      for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\\' && i + 1 < s.size()) {
+          if (s[i + 1] == 'C') {
+            return Fail(n, absl::StrCat("invalid regex ", Quoted(s),
+                                        ": invalid escape sequence: `\\C`"));
+          }
+          pattern.append(s, i, 2);
+          ++i;
+          continue;
+        }
+        if (version() >= V(3, 0) && s.compare(i, 3, "(?<") == 0 && i + 3 < s.size() &&
+            s[i + 3] != '=' && s[i + 3] != '!') {
+          pattern.append("(?P<");
+          i += 2;
+          continue;
+        }
+        pattern.push_back(s[i]);
+      }
+      std::string anchored =
+          absl::StrCat(version() < V(3, 0) ? "^(?:" : "^(?s:", pattern, ")$");
+      std::string error = RegexError(anchored);
+      if (error.empty()) return true;
+      return Fail(n, absl::StrCat("invalid regex ", Quoted(s), ": ", error));
     }
     default:
       return Fail(n, "internal: unhandled type");
@@ -793,10 +868,19 @@ bool KubernetesRule(const YamlSubsetNode& o, Walker& w) {
   return true;
 }
 
+// Consul's and Nomad's API clients dial "unix://<path>" addresses: a socket
+// on the Prometheus host.
+bool UnixSocketServer(const YamlSubsetNode& o, Walker& w) {
+  if (w.options().trusted || !absl::StartsWith(Str(o, "server"), "unix://")) return true;
+  return w.FailAt(o, "server",
+                  "`server` names a socket on the Prometheus host; only a trusted source may");
+}
+
 bool ConsulRule(const YamlSubsetNode& o, Walker& w) {
   if (Has(o, "server") && absl::StripAsciiWhitespace(Str(o, "server")).empty()) {
     return w.FailAt(o, "server", "consul SD configuration requires a server address");
   }
+  if (!UnixSocketServer(o, w)) return false;
   if ((HasStr(o, "username") || HasStr(o, "password")) && Has(o, "basic_auth")) {
     return w.FailAt(o, "basic_auth",
                     "at most one of consul SD configuration username and password and basic auth "
@@ -879,7 +963,7 @@ bool NomadRule(const YamlSubsetNode& o, Walker& w) {
   if (Has(o, "server") && absl::StripAsciiWhitespace(Str(o, "server")).empty()) {
     return w.FailAt(o, "server", "nomad SD configuration requires a server address");
   }
-  return true;
+  return UnixSocketServer(o, w);
 }
 bool OpenStackRule(const YamlSubsetNode& o, Walker& w) {
   return Required(o, w, "role", "role missing (one of: instance, hypervisor, loadbalancer)") &&
@@ -1342,7 +1426,7 @@ void Schema::Build() {
             {"application_credential_name", str},
             {"application_credential_id", str},
             {"application_credential_secret", secret},
-            {"role", Enum({"hypervisor", "instance", "loadbalancer"}, {kAlways, kAlways, V(3, 3)})},
+            {"role", Enum({"hypervisor", "instance", "loadbalancer"}, {kAlways, kAlways, V(3, 2)})},
             {"region", str},
             refresh,
             port,

@@ -11,8 +11,10 @@
 // trusted source may set them (SPEC "Who may write what"), and an untrusted
 // source's file_sd_configs may only read promconf's own targets/.
 //
-// Pure functions over immutable tables; thread-safe.
+// Functions over immutable tables (and a bounded, locked memo of regex
+// verdicts); thread-safe.
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,8 +22,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "reconcile/fragment.h"  // FragmentError
 #include "reconcile/yaml_subset.h"
+
+namespace promconf {
+// reconcile/fragment.h; declared here so that fragment.h may include this
+// header (ValidationOptions can then hold a ScrapeCheckOptions).
+struct FragmentError;
+}  // namespace promconf
 
 namespace promconf::prom {
 
@@ -41,7 +48,8 @@ struct PromVersion {
 inline constexpr PromVersion kOldestSupportedVersion{2, 42};
 inline constexpr PromVersion kNewestSupportedVersion{3, 14};
 
-// "2.42", "v2.42.0", "3.1.2" (patch ignored); "" is the newest supported.
+// "2.42", "v2.42.0", "3.1.2", "2.42.0+ds", "3.5.0-rc.1" (all after the
+// minor ignored); "" is the newest supported.
 // Versions outside the supported range are errors naming the range.
 absl::StatusOr<PromVersion> ParsePromVersion(absl::string_view text);
 

@@ -18,6 +18,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "reconcile/fragment.h"
 #include "reconcile/prometheus/scrape_schema.h"
 #include "reconcile/yaml_subset.h"
 

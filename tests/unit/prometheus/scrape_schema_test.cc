@@ -1,6 +1,9 @@
+#include "reconcile/fragment.h"
 #include "reconcile/prometheus/scrape_schema.h"
 
+#include <atomic>
 #include <map>
+#include <thread>
 #include <optional>
 #include <string>
 #include <vector>
@@ -98,6 +101,10 @@ TEST(Versions, Parse) {
   EXPECT_EQ(ParsePromVersion("").value(), kNewestSupportedVersion);
   EXPECT_EQ(ParsePromVersion("2.42").value(), (PromVersion{2, 42}));
   EXPECT_EQ(ParsePromVersion("v3.1.2").value(), (PromVersion{3, 1}));
+  EXPECT_EQ(ParsePromVersion("2.42.0+ds").value(), (PromVersion{2, 42}));
+  EXPECT_EQ(ParsePromVersion("3.5.0-rc.1").value(), (PromVersion{3, 5}));
+  EXPECT_FALSE(ParsePromVersion("3").ok());
+  EXPECT_FALSE(ParsePromVersion("3.x").ok());
   EXPECT_FALSE(ParsePromVersion("2.41").ok());
   EXPECT_FALSE(ParsePromVersion("9.0").ok());
   EXPECT_FALSE(ParsePromVersion("latest").ok());
@@ -283,6 +290,18 @@ const SchemaCase kSchemaCases[] = {
     {"source label invalid on 2.42",
      "job_name: a\nrelabel_configs:\n  - source_labels: [a-b]\n    action: keep\n", "2.42",
      "\"a-b\" is not a valid label name"},
+    {"legacy scheme does not apply to target group labels on 3.x",
+     "job_name: a\nmetric_name_validation_scheme: legacy\nstatic_configs:\n  - targets: [a:1]\n"
+     "    labels:\n      team.name: x\n",
+     "", nullptr},
+    {"regex \\C is not Go syntax", "job_name: a\nrelabel_configs:\n  - regex: 'a\\Cb'\n    action: keep\n",
+     "", "invalid escape sequence"},
+    {"regex escaped backslash then C", "job_name: a\nrelabel_configs:\n  - regex: 'a\\\\Cb'\n    action: keep\n",
+     "", nullptr},
+    {"regex (?<name>) on 3.x", "job_name: a\nrelabel_configs:\n  - regex: '(?<app>[a-z]+)-.*'\n    action: keep\n",
+     "", nullptr},
+    {"regex (?P<name>)", "job_name: a\nrelabel_configs:\n  - regex: '(?P<app>[a-z]+)-.*'\n    action: keep\n",
+     "2.42", nullptr},
     {"null relabel rule", "job_name: a\nrelabel_configs:\n  -\n", "",
      "empty or null target relabeling rule"},
     {"regex with (?i) and classes",
@@ -341,6 +360,11 @@ const SchemaCase kSchemaCases[] = {
      "`no_proxy` needs Prometheus 2.43"},
     {"stackit sd on 3.4", "job_name: a\nstackit_sd_configs:\n  - project: p\n    region: r\n", "3.4",
      "`stackit_sd_configs` needs Prometheus 3.5"},
+    {"openstack loadbalancer on 3.1",
+     "job_name: a\nopenstack_sd_configs:\n  - role: loadbalancer\n    region: r\n", "3.1",
+     "\"loadbalancer\" needs Prometheus 3.2 or newer (validating for 3.1)"},
+    {"openstack loadbalancer on 3.2",
+     "job_name: a\nopenstack_sd_configs:\n  - role: loadbalancer\n    region: r\n", "3.2", nullptr},
     {"PrometheusText1.0.0 on 2.55",
      "job_name: a\nscrape_protocols: [PrometheusText1.0.0]\n", "2.55",
      "needs Prometheus 3.0 or newer"},
@@ -582,10 +606,41 @@ TEST(TrustedSources, TrustedStillChecksExclusions) {
   EXPECT_TRUE(absl::StrContains(v.error.reason, "at most one of basic_auth password")) << v.error.reason;
 }
 
-TEST(TrustedSources, DockerSocketOnlyFromTrusted) {
-  const std::string yaml = "job_name: a\ndocker_sd_configs:\n  - host: unix:///var/run/docker.sock\n";
-  EXPECT_FALSE(Check(yaml, Opts("", false)).ok);
-  EXPECT_TRUE(Check(yaml, Opts("", true)).ok);
+TEST(TrustedSources, HostSocketsOnlyFromTrusted) {
+  for (const char* yaml :
+       {"job_name: a\ndocker_sd_configs:\n  - host: unix:///var/run/docker.sock\n",
+        "job_name: a\ndockerswarm_sd_configs:\n  - host: /var/run/docker.sock\n    role: nodes\n",
+        "job_name: a\nconsul_sd_configs:\n  - server: unix:///var/run/consul.sock\n",
+        "job_name: a\nnomad_sd_configs:\n  - server: unix:///var/run/nomad.sock\n"}) {
+    Verdict u = Check(yaml, Opts("", false));
+    EXPECT_FALSE(u.ok) << yaml;
+    EXPECT_TRUE(absl::StrContains(u.error.reason, "socket on the Prometheus host")) << u.error.reason;
+    EXPECT_TRUE(Check(yaml, Opts("", true)).ok) << yaml;
+  }
+}
+
+TEST(Schema, RememberedRegexVerdictsStayRight) {
+  const std::string bad = "job_name: a\nrelabel_configs:\n  - regex: '(x'\n    action: keep\n";
+  const std::string good = "job_name: a\nrelabel_configs:\n  - regex: '(x)'\n    action: keep\n";
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_FALSE(Check(bad, Opts()).ok);
+    EXPECT_TRUE(Check(good, Opts()).ok);
+  }
+  // Concurrent callers share the memo.
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        std::string y = absl::StrCat("job_name: a\nrelabel_configs:\n  - regex: 'p", (i + t) % 50,
+                                     i % 2 ? "(" : "", "'\n    action: keep\n");
+        std::optional<YamlSubsetNode> root = ParseYamlSubset(y);
+        if (!root || CheckScrapeConfig(*root, ScrapeCheckOptions()).ok() != (i % 2 == 0)) ++wrong;
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 // ---- linear work --------------------------------------------------------------
