@@ -33,7 +33,6 @@ using internal::Token;
 
 namespace {
 
-constexpr int64_t kNsPerSecond = 1000000000;
 
 bool IsLegacyLabelName(absl::string_view s) {
   if (s.empty()) return false;
