@@ -171,6 +171,28 @@ TEST(PromqlParseTest, ModifiersAndDurations) {
   EXPECT_EQ(FormatDuration(int64_t{14} * 86400 * 1000000000), "2w");
 }
 
+// Found by differential runs against promtool 2.42.
+TEST(PromqlParseTest, UpstreamQuirks) {
+  // A peek and a backup in the lexer must leave ".0x1F" a bad number.
+  EXPECT_EQ(ErrorOf(".0x1F", k242).ToString(),
+            "1:1: parse error: bad number or duration syntax: \".0\"");
+  EXPECT_TRUE(ParseExpr(".5", At(k242)).ok());
+  // Released Prometheus checks only a numeric @ before a range.
+  EXPECT_TRUE(ParseExpr("rate(foo @ start()[5m])", At(k242)).ok());
+  EXPECT_TRUE(ParseExpr("rate(foo @ end()[5m])").ok());
+  EXPECT_FALSE(ParseExpr("rate(foo @ 1[5m])").ok());
+  // RE2 accepts \C; Go's regexp does not.
+  EXPECT_EQ(ErrorOf("up{a=~\"\\\\C\"}", k242).ToString(),
+            "1:4: parse error: error parsing regexp: invalid escape sequence: `\\C`");
+  EXPECT_TRUE(ParseExpr("up{a=~\"\\\\Q\\\\C\\\\E\"}").ok());
+  // Inside [] before 3.4 any letter lexes as the subquery colon.
+  EXPECT_TRUE(ParseExpr("foo[5m x]", At(k242)).ok());
+  EXPECT_FALSE(ParseExpr("foo[5m x]").ok());
+  // Grouping labels: "without" is not a label name; keywords are.
+  EXPECT_FALSE(ParseExpr("sum by (without) (up)").ok());
+  EXPECT_TRUE(ParseExpr("sum by (on, bool, offset) (up)").ok());
+}
+
 TEST(PromqlParseTest, VersionGating) {
   // Quoted (UTF-8) names: 3.0.
   EXPECT_FALSE(ParseExpr("{\"foo.bar\"}", At(k242)).ok());
