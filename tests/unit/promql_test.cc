@@ -112,6 +112,33 @@ TEST(PromqlParseTest, ErrorPositionIsLineAndColumnOfTheText) {
   EXPECT_THAT(e.message, HasSubstr("error parsing regexp: missing closing )"));
 }
 
+// Multi-line expressions (rule files write them with `expr: |`): positions
+// are line:column of the expression text, as promtool 2.42 printed them.
+TEST(PromqlParseTest, MultiLinePositionsMatchPromtool) {
+  struct Case {
+    const char* expr;
+    const char* want;
+  } cases[] = {
+      {"sum(\n  rate(foo)\n)",
+       "2:8: parse error: expected type range vector in call to function \"rate\", got instant "
+       "vector"},
+      {"up{\n  job=~\"(\"\n}", "2:3: parse error: error parsing regexp: missing closing ): `^(?:()$`"},
+      {"sum by (job) (\n  rate(x[5m])\n) >\n1 <\n2", "ok"},
+      {"foo\n  +\n  bar{", "3:7: parse error: unexpected end of input inside braces"},
+      {"rate(\n\tfoo[5m]\n) offset\n", "4:1: parse error: unexpected end of input in offset, expected duration"},
+      {"# comment\nup\n# trailing", "ok"},
+      {"up\r\n+ down", "ok"},
+      {"sum(\n  x\n) by (a) without (b)", "3:10: parse error: unexpected <without>"},
+      {"a\n and on(x) group_left(y)\n b", "1:1: parse error: no grouping allowed for \"and\" operation"},
+      {"  \n\n  frob(up)", "3:3: parse error: unknown function with name \"frob\""},
+  };
+  for (const Case& c : cases) {
+    ParseError err;
+    auto e = ParseExpr(c.expr, At(k242), &err);
+    EXPECT_EQ(e.ok() ? "ok" : err.ToString(), c.want) << c.expr;
+  }
+}
+
 TEST(PromqlParseTest, TheIssuesExamplesAreRejected) {
   for (const char* bad : {"rate(up)", "sum(up", "frobnicate(up)", "up{job=~\"(\"}",
                           "sum by (a) without (b) (up)", "1 < 2", "up + bool 1",
