@@ -1729,6 +1729,12 @@ class Parser {
 absl::StatusOr<std::unique_ptr<Expr>> ParseExpr(absl::string_view input,
                                                 const ParseOptions& options,
                                                 ParseError* error) {
+  // Positions are 32-bit; rule expressions are far smaller anyway.
+  if (input.size() > (size_t{1} << 30)) {
+    ParseError pe{1, 1, "expression longer than 1 GiB"};
+    if (error != nullptr) *error = pe;
+    return absl::InvalidArgumentError(pe.ToString());
+  }
   Parser p(input, options);
   std::unique_ptr<Expr> e = p.Parse();
   if (e != nullptr) return e;
