@@ -195,7 +195,7 @@ int Lexer::Peek() {
   return r;
 }
 
-void Lexer::Backup() { pos_ -= width_; width_ = 0; }
+void Lexer::Backup() { pos_ -= width_; }  // as Go's: width stays, so peek+backup works
 
 bool Lexer::Accept(absl::string_view valid) {
   int r = NextRune();

@@ -34,7 +34,6 @@ using internal::Token;
 
 namespace {
 
-constexpr int64_t kNsPerSecond = 1000000000;
 
 bool IsLegacyLabelName(absl::string_view s) {
   if (s.empty()) return false;
@@ -463,6 +462,22 @@ bool CompileRegex(const std::string& value, Version v, std::string* err,
                      absl::StrContains(value, "||");
     return true;
   }
+  // RE2 knows \C (any byte); Go's regexp, which Prometheus uses, does not.
+  for (size_t i = 0; i + 1 < value.size(); ++i) {
+    if (value[i] != '\\') continue;
+    char next = value[i + 1];
+    if (next == 'Q') {  // \Q...\E is literal text in both
+      size_t end = value.find("\\E", i + 2);
+      if (end == std::string::npos) break;
+      i = end + 1;
+      continue;
+    }
+    if (next == 'C') {
+      *err = "error parsing regexp: invalid escape sequence: `\\C`";
+      return false;
+    }
+    ++i;
+  }
   RE2::Options opts;
   opts.set_log_errors(false);
   opts.set_max_mem(64 << 20);
@@ -542,7 +557,10 @@ class Parser {
     failed_ = true;
     if (t.type == Tok::kError) return nullptr;  // the lexer's error stands
     if (context.empty() && agg_depth_ > 0) context = "aggregation";
-    std::string msg = absl::StrCat("unexpected ", Describe(t));
+    std::string desc = Describe(t);
+    // Before 2.54 "@" had no printable name: Go printed the raw item type.
+    if (t.type == Tok::kAt && v_ < Version{2, 54}) desc = "\"<Item 57385>\" <op:@>";
+    std::string msg = absl::StrCat("unexpected ", desc);
     if (!context.empty()) absl::StrAppend(&msg, " in ", context);
     if (!expected.empty()) absl::StrAppend(&msg, ", expected ", expected);
     AddError(t.pos, std::move(msg));
@@ -1049,9 +1067,12 @@ class Parser {
       std::string err;
       if (e->kind != ExprKind::kVectorSelector) {
         err = "ranges only allowed for vector selectors";
-      } else if (e->offset_ns != 0 || e->offset_expr) {
+      } else if (e->offset_ns != 0) {
+        // Released Prometheus (up to 3.14) checks only a literal offset and
+        // a numeric @: `foo @ start()[5m]` and `foo offset step()[5m]` are
+        // accepted (and mean the range selector with that modifier).
         err = "no offset modifiers allowed before range";
-      } else if (e->at != AtKind::kNone) {
+      } else if (e->at == AtKind::kTimestamp) {
         err = "no @ modifiers allowed before range";
       }
       if (!err.empty()) AddError(open.pos, err);
@@ -1339,20 +1360,12 @@ class Parser {
       if (failed_ || inner == nullptr) return Unexpected("", "");
       if (!PeekIs(Tok::kRightParen)) return Unexpected("", "");
       Token close = Consume();
-      if (inner->kind == ExprKind::kDuration) {
-        inner->wrapped = true;
-        inner->start = t.pos;
-        inner->end = close.pos + 1;
-        return inner;
-      }
-      auto e = std::make_unique<Expr>();
-      e->kind = ExprKind::kDuration;
-      e->op = Op::kAdd;
-      e->wrapped = true;
-      e->start = t.pos;
-      e->end = close.pos + 1;
-      e->rhs = std::move(inner);
-      return e;
+      // 3.14.0 marks a parenthesised duration expression; a parenthesised
+      // literal stays a literal.
+      if (inner->kind == ExprKind::kDuration) inner->wrapped = true;
+      inner->start = t.pos;
+      inner->end = close.pos + 1;
+      return inner;
     }
     return nullptr;
   }
@@ -1692,6 +1705,12 @@ class Parser {
 absl::StatusOr<std::unique_ptr<Expr>> ParseExpr(absl::string_view input,
                                                 const ParseOptions& options,
                                                 ParseError* error) {
+  // Positions are 32-bit; rule expressions are far smaller anyway.
+  if (input.size() > (size_t{1} << 30)) {
+    ParseError pe{1, 1, "expression longer than 1 GiB"};
+    if (error != nullptr) *error = pe;
+    return absl::InvalidArgumentError(pe.ToString());
+  }
   Parser p(input, options);
   std::unique_ptr<Expr> e = p.Parse();
   if (e != nullptr) return e;

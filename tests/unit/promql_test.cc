@@ -112,6 +112,33 @@ TEST(PromqlParseTest, ErrorPositionIsLineAndColumnOfTheText) {
   EXPECT_THAT(e.message, HasSubstr("error parsing regexp: missing closing )"));
 }
 
+// Multi-line expressions (rule files write them with `expr: |`): positions
+// are line:column of the expression text, as promtool 2.42 printed them.
+TEST(PromqlParseTest, MultiLinePositionsMatchPromtool) {
+  struct Case {
+    const char* expr;
+    const char* want;
+  } cases[] = {
+      {"sum(\n  rate(foo)\n)",
+       "2:8: parse error: expected type range vector in call to function \"rate\", got instant "
+       "vector"},
+      {"up{\n  job=~\"(\"\n}", "2:3: parse error: error parsing regexp: missing closing ): `^(?:()$`"},
+      {"sum by (job) (\n  rate(x[5m])\n) >\n1 <\n2", "ok"},
+      {"foo\n  +\n  bar{", "3:7: parse error: unexpected end of input inside braces"},
+      {"rate(\n\tfoo[5m]\n) offset\n", "4:1: parse error: unexpected end of input in offset, expected duration"},
+      {"# comment\nup\n# trailing", "ok"},
+      {"up\r\n+ down", "ok"},
+      {"sum(\n  x\n) by (a) without (b)", "3:10: parse error: unexpected <without>"},
+      {"a\n and on(x) group_left(y)\n b", "1:1: parse error: no grouping allowed for \"and\" operation"},
+      {"  \n\n  frob(up)", "3:3: parse error: unknown function with name \"frob\""},
+  };
+  for (const Case& c : cases) {
+    ParseError err;
+    auto e = ParseExpr(c.expr, At(k242), &err);
+    EXPECT_EQ(e.ok() ? "ok" : err.ToString(), c.want) << c.expr;
+  }
+}
+
 TEST(PromqlParseTest, TheIssuesExamplesAreRejected) {
   for (const char* bad : {"rate(up)", "sum(up", "frobnicate(up)", "up{job=~\"(\"}",
                           "sum by (a) without (b) (up)", "1 < 2", "up + bool 1",
@@ -169,6 +196,28 @@ TEST(PromqlParseTest, ModifiersAndDurations) {
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_EQ(FormatDuration(int64_t{90061001} * 1000000), "1d1h1m1s1ms");
   EXPECT_EQ(FormatDuration(int64_t{14} * 86400 * 1000000000), "2w");
+}
+
+// Found by differential runs against promtool 2.42.
+TEST(PromqlParseTest, UpstreamQuirks) {
+  // A peek and a backup in the lexer must leave ".0x1F" a bad number.
+  EXPECT_EQ(ErrorOf(".0x1F", k242).ToString(),
+            "1:1: parse error: bad number or duration syntax: \".0\"");
+  EXPECT_TRUE(ParseExpr(".5", At(k242)).ok());
+  // Released Prometheus checks only a numeric @ before a range.
+  EXPECT_TRUE(ParseExpr("rate(foo @ start()[5m])", At(k242)).ok());
+  EXPECT_TRUE(ParseExpr("rate(foo @ end()[5m])").ok());
+  EXPECT_FALSE(ParseExpr("rate(foo @ 1[5m])").ok());
+  // RE2 accepts \C; Go's regexp does not.
+  EXPECT_EQ(ErrorOf("up{a=~\"\\\\C\"}", k242).ToString(),
+            "1:4: parse error: error parsing regexp: invalid escape sequence: `\\C`");
+  EXPECT_TRUE(ParseExpr("up{a=~\"\\\\Q\\\\C\\\\E\"}").ok());
+  // Inside [] before 3.4 any letter lexes as the subquery colon.
+  EXPECT_TRUE(ParseExpr("foo[5m x]", At(k242)).ok());
+  EXPECT_FALSE(ParseExpr("foo[5m x]").ok());
+  // Grouping labels: "without" is not a label name; keywords are.
+  EXPECT_FALSE(ParseExpr("sum by (without) (up)").ok());
+  EXPECT_TRUE(ParseExpr("sum by (on, bool, offset) (up)").ok());
 }
 
 TEST(PromqlParseTest, VersionGating) {
