@@ -6,19 +6,17 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "controller/app.h"
 #include "controller/check_command.h"
 #include "controller/config.h"
+#include "controller/once.h"
 #include "metrics/http_server.h"
 #include "metrics/metrics.h"
 #include "util/log.h"
@@ -140,48 +138,6 @@ class CurrentApp {
   App* app_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
-// --once and --dry-run: the sync runs on its own thread while this one
-// waits for SIGTERM/SIGINT, so that an unreachable or slow source (the sync
-// waits up to a minute) cannot hold an init container or a CI job that is
-// being stopped. On a signal the run gets a short grace to finish what it is
-// doing (every output file is replaced by rename, so a reader sees the old
-// file or the new one, never a mix), then the process exits 128+signal
-// without unwinding: the sync thread may be blocked in a connect.
-int RunOnceInterruptibly(const Config& config, const AppOptions& options, Metrics* metrics,
-                         const Flags& flags, const sigset_t& signals) {
-  absl::StatusOr<std::unique_ptr<App>> app = App::Create(config, options, metrics);
-  if (!app.ok()) {
-    LOG_ERROR("cannot start", {{"err", app.status().message()}});
-    return 1;
-  }
-  App* const running = app->get();
-  absl::Notification done;
-  absl::Status result;  // written by the worker before done.Notify()
-  std::thread worker([running, &done, &result] {
-    result = running->RunOnce();
-    running->Stop();
-    done.Notify();
-  });
-  constexpr absl::Duration kGrace = absl::Milliseconds(300);
-  while (!done.HasBeenNotified()) {
-    const timespec tick = {0, 50 * 1000 * 1000};
-    const int sig = sigtimedwait(&signals, nullptr, &tick);
-    if (sig != SIGTERM && sig != SIGINT) continue;  // timeout, EINTR, SIGHUP
-    LOG_WARN(flags.dry_run ? "dry run interrupted" : "sync interrupted",
-             {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
-    done.WaitForNotificationWithTimeout(kGrace);
-    std::fflush(stdout);
-    std::fflush(stderr);
-    std::_Exit(128 + sig);
-  }
-  worker.join();
-  if (!result.ok()) {
-    LOG_ERROR(flags.dry_run ? "dry run failed" : "sync failed", {{"err", result.message()}});
-    return 1;
-  }
-  return 0;
-}
-
 int Run(const Flags& flags) {
   LogLevel level;
   LogFormat format;
@@ -217,8 +173,15 @@ int Run(const Flags& flags) {
   AppOptions options;
   options.dry_run = flags.dry_run;
 
-  if (flags.once || flags.dry_run) return RunOnceInterruptibly(*config, options, &metrics, flags,
-                                                               signals);
+  if (flags.once || flags.dry_run) {
+    absl::StatusOr<std::unique_ptr<App>> app = App::Create(*config, options, &metrics);
+    if (!app.ok()) {
+      LOG_ERROR("cannot start", {{"err", app.status().message()}});
+      return 1;
+    }
+    // Stops on SIGTERM/SIGINT even while a source is still syncing.
+    return RunOnceInterruptibly(app->get(), flags.dry_run, signals);
+  }
 
   // The listener comes up first so probes answer while sources sync.
   HttpServer::Options http_options;

@@ -313,7 +313,7 @@ prometheus::MetricFamily Metrics::DroppedFamily() {
   family.name = "promconf_dropped_total";
   family.help =
       "Inputs promconf dropped on a degraded path, by what (events, members, "
-      "non_fragment_documents, symlinks, services).";
+      "non_fragment_documents, symlinks, services, responses).";
   family.type = prometheus::MetricType::Counter;
   for (const auto& [what, count] : DroppedCounts()) {
     prometheus::ClientMetric m;

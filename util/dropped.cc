@@ -11,7 +11,7 @@ struct Tally {
   absl::Mutex mu;
   std::map<std::string, uint64_t, std::less<>> counts ABSL_GUARDED_BY(mu) = {
       {kDroppedEvents, 0},  {kDroppedMembers, 0}, {kDroppedNonFragmentDocuments, 0},
-      {kDroppedSymlinks, 0}, {kDroppedServices, 0}};
+      {kDroppedSymlinks, 0}, {kDroppedServices, 0}, {kDroppedResponses, 0}};
 };
 
 Tally& GetTally() {

@@ -22,6 +22,9 @@ inline constexpr char kDroppedMembers[] = "members";  // serverset members skipp
 inline constexpr char kDroppedNonFragmentDocuments[] = "non_fragment_documents";
 inline constexpr char kDroppedSymlinks[] = "symlinks";  // pointing outside watched folders
 inline constexpr char kDroppedServices[] = "services";  // Consul catalog entries skipped
+// Backend responses that threw while being processed (std::bad_alloc): the
+// response is dropped and the source retries as after any error.
+inline constexpr char kDroppedResponses[] = "responses";
 
 void CountDropped(absl::string_view what, uint64_t n = 1);
 

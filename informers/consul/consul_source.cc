@@ -1,5 +1,6 @@
 #include "informers/consul/consul_source.h"
 
+#include <exception>
 #include <map>
 #include <thread>
 #include <utility>
@@ -160,7 +161,7 @@ class ConsulSource final : public Source {
       if (!token.empty()) req.headers.emplace_back("X-Consul-Token", token);
       absl::StatusOr<HttpResponse> resp = client.Do(req);
       if (stopping()) return;
-      absl::Status s = resp.ok() ? Apply(i, *resp, &index) : resp.status();
+      absl::Status s = resp.ok() ? ApplyGuarded(i, *resp, &index) : resp.status();
       if (s.ok()) {
         backoff.Reset();
         continue;
@@ -172,6 +173,18 @@ class ConsulSource final : public Source {
         if (!stopping_) callbacks_->OnError(s);
       }
       if (stop_.WaitForNotificationWithTimeout(backoff.Next(absl::Uniform(rng, 0.0, 1.0)))) return;
+    }
+  }
+
+  // Apply, with any exception (std::bad_alloc) from one response failing
+  // that response only: logged by the caller, counted here.
+  absl::Status ApplyGuarded(size_t i, const HttpResponse& resp, ConsulIndex* index) {
+    try {
+      return Apply(i, resp, index);
+    } catch (const std::exception& e) {
+      CountDropped(kDroppedResponses);
+      return absl::ResourceExhaustedError(
+          absl::StrCat("consul ", deps_[i].what, ": response dropped: ", e.what()));
     }
   }
 

@@ -1,5 +1,6 @@
 #include "informers/etcd/etcd_source.h"
 
+#include <exception>
 #include <utility>
 #include <vector>
 
@@ -182,7 +183,7 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
       *fresh_token = true;
     }
     if (need_relist_) {
-      RETURN_IF_ERROR(List());
+      RETURN_IF_ERROR(ListGuarded());
       need_relist_ = false;
     }
     return Watch();
@@ -231,6 +232,16 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
 
   // Pages through the prefix at one revision (the first page's) and reports
   // the complete set.
+  // List, guarded like HandleWatchObjectGuarded.
+  absl::Status ListGuarded() {
+    try {
+      return List();
+    } catch (const std::exception& e) {
+      CountDropped(kDroppedResponses);
+      return absl::ResourceExhaustedError(absl::StrCat("etcd range: response dropped: ", e.what()));
+    }
+  }
+
   absl::Status List() {
     std::vector<Document> docs;
     std::string key = config_.prefix;
@@ -287,7 +298,7 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
       stream_status = decoder.Feed(chunk, &objects);
       if (!stream_status.ok()) return false;
       for (const std::string& object : objects) {
-        stream_status = HandleWatchObject(object);
+        stream_status = HandleWatchObjectGuarded(object);
         if (!stream_status.ok()) return false;
       }
       return true;
@@ -304,6 +315,18 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
     }
     if (resp->status / 100 != 2) return EtcdErrorStatus(resp->status, resp->body, "etcd watch");
     return absl::UnavailableError(absl::StrCat("etcd watch stream ended by ", req.url));
+  }
+
+  // HandleWatchObject, with any exception (std::bad_alloc) from one
+  // response failing that response only (the watch resumes from the last
+  // applied revision): logged by the caller, counted here.
+  absl::Status HandleWatchObjectGuarded(const std::string& object) {
+    try {
+      return HandleWatchObject(object);
+    } catch (const std::exception& e) {
+      CountDropped(kDroppedResponses);
+      return absl::ResourceExhaustedError(absl::StrCat("etcd watch: response dropped: ", e.what()));
+    }
   }
 
   absl::Status HandleWatchObject(const std::string& object) {

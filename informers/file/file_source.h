@@ -6,10 +6,16 @@
 // Document name: the path below the watched directory ("sub/x.rules.yml"),
 // or the base name for a configured single file; origin: the full path.
 // Hidden names (".*") and editor droppings ("*~", "*.swp", "*.swx", "4913")
-// are skipped. Symlinks to files are followed, symlinks to directories are
-// not descended into. The kubelet's mounted-ConfigMap layout works: the
-// visible keys are symlinks through "..data", and a swap of "..data" makes
-// the source re-read every key of that directory.
+// are skipped, and so are names that are not fragments' (informers/
+// document.h): never opened, counted in promconf_dropped_total
+// {what="non_fragment_documents"}. A symlink to a file is followed only when
+// its target, fully resolved, lies inside a watched folder (a configured
+// directory, or a configured single file's directory); any other is skipped,
+// logged and counted {what="symlinks"}. Symlinks to directories are not
+// descended into. The kubelet's mounted-ConfigMap layout works: the visible
+// keys are symlinks through "..data" into a sibling "..2024_..." directory,
+// and a swap of "..data" makes the source re-read every key of that
+// directory.
 //
 // Writes are debounced: a path is read once its events have been quiet for a
 // few tens of milliseconds (after IN_CLOSE_WRITE or IN_MOVED_TO; a file that

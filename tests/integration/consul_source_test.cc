@@ -19,6 +19,7 @@
 #include "tests/fakes/child_process.h"
 #include "tests/fakes/consul_server.h"
 #include "tests/fakes/temp_dir.h"
+#include "util/dropped.h"
 
 namespace promconf {
 namespace {
@@ -181,6 +182,24 @@ TEST_F(ConsulSourceTest, BlockingQueryDiscipline) {
   EXPECT_TRUE(recorder_.WaitForState(
       {{"a.rules.yml", "# a9\n"}, {kApiDoc, recorder_.Get(kApiDoc)->data}}, kWait));
   EXPECT_EQ(server_->ConnectionsSeen(), 2);
+}
+
+// Keys whose names are not fragments' are dropped before a Document is
+// built, and counted; they never reach the store.
+TEST_F(ConsulSourceTest, NonFragmentKeysAreDroppedAndCounted) {
+  server_->PutKV("promconf/a.rules.yml", "# a\n");
+  server_->PutKV("promconf/blob.bin", std::string(500000, 'x'));
+  server_->PutKV("promconf/notes.txt", "n");
+  config_.kv_prefix = "promconf/";
+  const uint64_t before = DroppedCount(kDroppedNonFragmentDocuments);
+  StartSource();
+  ASSERT_TRUE(recorder_.WaitForState({{"a.rules.yml", "# a\n"}}, kWait));
+  EXPECT_GE(DroppedCount(kDroppedNonFragmentDocuments), before + 2);
+  server_->PutKV("promconf/later.json", "{}");
+  server_->PutKV("promconf/b.rules.yml", "# b\n");
+  ASSERT_TRUE(
+      recorder_.WaitForState({{"a.rules.yml", "# a\n"}, {"b.rules.yml", "# b\n"}}, kWait));
+  EXPECT_FALSE(recorder_.Get("later.json").has_value());
 }
 
 TEST_F(ConsulSourceTest, ErrorsKeepTheDocumentsAndRecover) {

@@ -17,6 +17,7 @@
 #include "informers/etcd/etcd_source.h"
 #include "tests/conformance/source_conformance.h"
 #include "tests/fakes/etcd_server.h"
+#include "util/dropped.h"
 
 namespace promconf {
 namespace {
@@ -148,6 +149,27 @@ TEST_F(EtcdSourceTest, InitialSyncPagesThroughPrefixOnly) {
   ExpectMatchesEtcd("initial sync");
   EXPECT_EQ(callbacks_.State().size(), 11u);
   EXPECT_EQ(callbacks_.Origin("nested/dir/x.scrape.yml"), "/promconf/nested/dir/x.scrape.yml");
+  EXPECT_EQ(callbacks_.errors(), 0) << callbacks_.last_error();
+}
+
+// Keys whose names are not fragments' are dropped before a Document is
+// built (listed or watched), and counted; they never reach the store.
+TEST_F(EtcdSourceTest, NonFragmentKeysAreDroppedAndCounted) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  Put("a.rules.yml", "a");
+  Put("blob.bin", std::string(500000, 'x'));
+  Put("team/README", "r");
+  const uint64_t before = DroppedCount(kDroppedNonFragmentDocuments);
+  StartSource();
+  ASSERT_TRUE(callbacks_.WaitForState({{"a.rules.yml", "a"}}, kConverge));
+  EXPECT_GE(DroppedCount(kDroppedNonFragmentDocuments), before + 2);
+  Put("later.txt", "l");
+  Put("b.rules.yml", "b");
+  ASSERT_TRUE(callbacks_.WaitForState({{"a.rules.yml", "a"}, {"b.rules.yml", "b"}}, kConverge));
+  EXPECT_GE(DroppedCount(kDroppedNonFragmentDocuments), before + 3);
+  Delete("blob.bin");
+  Delete("b.rules.yml");
+  ASSERT_TRUE(callbacks_.WaitForState({{"a.rules.yml", "a"}}, kConverge));
   EXPECT_EQ(callbacks_.errors(), 0) << callbacks_.last_error();
 }
 

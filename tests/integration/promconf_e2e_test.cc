@@ -480,6 +480,35 @@ TEST_F(PromconfE2ETest, KubectlApplyReachesPrometheus) {
 // announcing promconf's own address becomes a target of the generated job,
 // scraped (up == 1), with the serverset's meta labels available to
 // relabelling. When the member's session ends, the target goes.
+// The real binary against the real ZooKeeper: a serverset member of 1 MB of
+// '[' (which crashed promconf at every start) is skipped and counted; the
+// other members are written as targets and promconf exits 0.
+TEST_F(PromconfE2ETest, ZookeeperMemberOfDeepBracketsDoesNotCrashPromconf) {
+  auto zk = ZookeeperServer::Start();
+  ASSERT_TRUE(zk.ok()) << zk.status();
+  ZookeeperServer& z = **zk;
+  auto member = [](int port) {
+    return absl::StrCat(R"({"serviceEndpoint":{"host":"127.0.0.1","port":)", port,
+                        R"(},"additionalEndpoints":{},"status":"ALIVE","shard":0})");
+  };
+  ASSERT_TRUE(z.Put("/services/api/member_0000000001", member(9001)).ok());
+  ASSERT_TRUE(z.Put("/services/api/member_0000000002", std::string(1000000, '[')).ok());
+  ASSERT_TRUE(z.Put("/services/api/member_0000000003", member(9003)).ok());
+  const fs::path out = dir_ / "out";
+  const fs::path config = WriteConfig(
+      out.string(), "",
+      absl::StrCat("- name: zk\n  zookeeper:\n    servers: [", z.address(), "]\n",
+                   "    session_timeout: 5s\n    serversets:\n",
+                   "    - {path: /services/api, job: api}\n"));
+  ChildProcess::Result r =
+      RunPromconf({"--config.file=" + config.string(), "--once", "--log.level=debug"}, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("serverset members skipped"));
+  const std::string targets = ReadFile(out / "targets/zk-api.json");
+  EXPECT_THAT(targets, HasSubstr("127.0.0.1:9001"));
+  EXPECT_THAT(targets, HasSubstr("127.0.0.1:9003"));
+}
+
 TEST_F(PromconfE2ETest, ZookeeperRulesAndServersetReachPrometheus) {
   if (!PrometheusServer::Available()) GTEST_SKIP() << "prometheus not installed";
   auto zk = ZookeeperServer::Start();

@@ -16,6 +16,7 @@
 #include "tests/conformance/source_conformance.h"
 #include "tests/fakes/child_process.h"
 #include "tests/fakes/zookeeper_server.h"
+#include "util/dropped.h"
 
 namespace promconf {
 namespace {
@@ -171,6 +172,46 @@ TEST_F(ZookeeperSourceTest, ServersetMembersBecomeJobTargets) {
   // job's document stays (an empty list, not a missing job).
   ASSERT_TRUE(server_->DropEphemerals().ok());
   EXPECT_TRUE(WaitForTargets("/aurora/prod/api", {}));
+}
+
+// A tenant's member of 1,000,000 '[' overflowed the stack of a recursive
+// JSON parse, and since the member stays, promconf crashed at every start.
+// It is skipped and counted; the other members still become targets.
+TEST_F(ZookeeperSourceTest, MemberOfOneMegabyteOfBracketsIsSkippedAndCounted) {
+  ASSERT_TRUE(server_->Put("/aurora/prod/api/member_0000000001", Member("10.0.0.1", 8080)).ok());
+  ASSERT_TRUE(server_->Put("/aurora/prod/api/member_0000000002", std::string(1000000, '[')).ok());
+  ASSERT_TRUE(server_->Put("/aurora/prod/api/member_0000000003", Member("10.0.0.3", 8080)).ok());
+  const uint64_t before = DroppedCount(kDroppedMembers);
+  ServersetConfig set;
+  set.path = "/aurora/prod/api";
+  set.job = "api";
+  config_.serversets = {set};
+  StartSource();
+  EXPECT_TRUE(WaitForTargets("/aurora/prod/api", {"10.0.0.1:8080", "10.0.0.3:8080"}));
+  EXPECT_GE(DroppedCount(kDroppedMembers), before + 1);
+  // Still watching: a new member arrives, the bad one is skipped again.
+  ASSERT_TRUE(server_->Put("/aurora/prod/api/member_0000000004", Member("10.0.0.4", 8080)).ok());
+  EXPECT_TRUE(
+      WaitForTargets("/aurora/prod/api", {"10.0.0.1:8080", "10.0.0.3:8080", "10.0.0.4:8080"}));
+  EXPECT_GE(DroppedCount(kDroppedMembers), before + 2);
+}
+
+// Znodes whose names are not fragments' are counted and never reported (the
+// tree cache drops their data as soon as it is read).
+TEST_F(ZookeeperSourceTest, NonFragmentZnodesAreDroppedAndCounted) {
+  ASSERT_TRUE(server_->Put("/promconf/a.rules.yml", "# a\n").ok());
+  ASSERT_TRUE(server_->Put("/promconf/blob.bin", std::string(900000, 'x')).ok());
+  ASSERT_TRUE(server_->Put("/promconf/team/README", "hello").ok());
+  const uint64_t before = DroppedCount(kDroppedNonFragmentDocuments);
+  config_.paths = {"/promconf"};
+  StartSource();
+  EXPECT_TRUE(recorder_.WaitForState({{"a.rules.yml", "# a\n"}}, kWait));
+  EXPECT_GE(DroppedCount(kDroppedNonFragmentDocuments), before + 2);
+  ASSERT_TRUE(server_->Put("/promconf/later.txt", "x").ok());
+  ASSERT_TRUE(server_->Put("/promconf/b.rules.yml", "# b\n").ok());
+  EXPECT_TRUE(recorder_.WaitForState({{"a.rules.yml", "# a\n"}, {"b.rules.yml", "# b\n"}}, kWait));
+  EXPECT_FALSE(recorder_.Get("later.txt").has_value());
+  EXPECT_FALSE(recorder_.Get("blob.bin").has_value());
 }
 
 TEST_F(ZookeeperSourceTest, NerveFormatAndMissingServersetPath) {

@@ -159,7 +159,7 @@ TEST(BoundedParsingTest, DroppedTotalIsExposedForEveryKnownWhat) {
   const std::string text = metrics.ExpositionText();
   EXPECT_NE(text.find("# TYPE promconf_dropped_total counter"), std::string::npos) << text;
   for (const char* what : {kDroppedEvents, kDroppedMembers, kDroppedNonFragmentDocuments,
-                           kDroppedSymlinks, kDroppedServices}) {
+                           kDroppedSymlinks, kDroppedServices, kDroppedResponses}) {
     EXPECT_NE(text.find(absl::StrCat("promconf_dropped_total{what=\"", what, "\"}")),
               std::string::npos)
         << what;
