@@ -285,7 +285,7 @@ class AppImpl final : public App {
     publish_ = std::make_unique<PublishReconciler>(
         out.dir, out.configmap->name, static_cast<int>(out.shards),
         std::make_unique<ConfigMapPublisher>(std::move(client), out.configmap->namespace_, clock_),
-        elector_.get(), RealFilesystem());
+        elector_.get(), RealFilesystem(), [this] { return health_.Readyz().ok; });
     mux_.Handle(kPublishKey, publish_.get());
     LOG_INFO("publishing the output as ConfigMaps",
              {{"namespace", out.configmap->namespace_},
@@ -361,6 +361,7 @@ class AppImpl final : public App {
     ReconcileResult result = output_.Reconcile(kRenderKey);
     if (!result.status.ok()) return result.status;
     if (publish_ != nullptr) {
+      health_.MarkRendered();
       if (elector_ != nullptr) {
         LOG_INFO("--once does not publish ConfigMaps under leader election", {});
       } else {
