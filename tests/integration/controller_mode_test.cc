@@ -316,6 +316,14 @@ TEST_F(ControllerModeTest, SidecarReassemblesThreeMegabytesByteForByte) {
   for (int i = 0; i < 4; ++i) {
     ASSERT_TRUE(Rules(absl::StrCat("team-", i), absl::StrCat("team_", i, ":big"), 17000).ok());
   }
+  // Nothing published yet: an init container fails (and is retried by the
+  // kubelet) rather than start Prometheus on nothing.
+  auto early = ChildProcess::Run({kPromconf, "--once", "--config.file=" +
+                                  SidecarConfig("early", 0).string()},
+                                 dir_.string(), absl::Seconds(90));
+  EXPECT_NE(early.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(early.out + early.err, "no complete published set"))
+      << early.out << early.err;
   Replica controller(ControllerConfig("ctl", false), dir_ / "ctl.log");
   Replica sidecar(SidecarConfig("side"), dir_ / "side.log");
   ASSERT_TRUE(PollUntil([&] { return controller.Ready(); }, absl::Seconds(120)))
@@ -327,6 +335,12 @@ TEST_F(ControllerModeTest, SidecarReassemblesThreeMegabytesByteForByte) {
                         absl::Seconds(120)))
       << sidecar.Log();
   EXPECT_TRUE(api_->GetObjectJson("configmaps", "monitoring", "prom-3").ok());
+  // An init container (--once) copies the same complete set and exits 0.
+  auto once = ChildProcess::Run({kPromconf, "--once", "--config.file=" +
+                                 SidecarConfig("init", 0, (dir_ / "out-init").string()).string()},
+                                dir_.string(), absl::Seconds(90));
+  EXPECT_EQ(once.exit_code, 0) << once.out << once.err;
+  EXPECT_TRUE(Tree(dir_ / "out-init") == Tree(dir_ / "out-ctl"));
 
   // Shrinking deletes the stale ConfigMaps; the sidecar follows.
   for (int i = 1; i < 4; ++i) {
