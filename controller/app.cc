@@ -327,7 +327,7 @@ class AppImpl final : public App {
     publish_ = std::make_unique<PublishReconciler>(
         out.dir, out.configmap->name, static_cast<int>(out.shards),
         std::make_unique<ConfigMapPublisher>(std::move(client), out.configmap->namespace_, clock_),
-        elector_.get(), RealFilesystem());
+        elector_.get(), RealFilesystem(), [this] { return health_.Readyz().ok; });
     mux_.Handle(kPublishKey, publish_.get());
     LOG_INFO("publishing the output as ConfigMaps",
              {{"namespace", out.configmap->namespace_},
@@ -414,6 +414,7 @@ class AppImpl final : public App {
       }
     }
     if (publish_ != nullptr) {
+      health_.MarkRendered();
       if (elector_ != nullptr) {
         LOG_INFO("--once does not publish ConfigMaps under leader election", {});
       } else {

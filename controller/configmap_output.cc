@@ -134,12 +134,14 @@ absl::StatusOr<std::string> ShardPrometheusConfig(const std::string& prometheus_
 
 PublishReconciler::PublishReconciler(std::string dir, std::string output_name, int shards,
                                      std::unique_ptr<ConfigMapPublisher> publisher,
-                                     LeaderElector* elector, Filesystem* fs)
+                                     LeaderElector* elector, Filesystem* fs,
+                                     std::function<bool()> rendered)
     : dir_(std::move(dir)),
       output_name_(std::move(output_name)),
       shards_(shards),
       elector_(elector),
       fs_(fs),
+      rendered_(std::move(rendered)),
       publisher_(std::move(publisher)) {}
 
 void PublishReconciler::WaitForPublishToEnd() { absl::MutexLock lock(&publish_mu_); }
@@ -147,7 +149,8 @@ void PublishReconciler::WaitForPublishToEnd() { absl::MutexLock lock(&publish_mu
 ReconcileResult PublishReconciler::Reconcile(const std::string& key) {
   (void)key;
   // Followers render but do not publish; becoming the leader queues us.
-  if (!CanWrite()) return {};
+  // Not rendered yet: the first render queues us again.
+  if (!CanWrite() || !rendered_()) return {};
   absl::MutexLock lock(&publish_mu_);
   absl::StatusOr<std::map<std::string, std::string>> files = ReadOutputTree(fs_, dir_);
   if (!files.ok()) return {files.status(), std::nullopt};

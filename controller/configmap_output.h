@@ -16,6 +16,7 @@
 // StopPublishing() from any thread.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -53,10 +54,13 @@ absl::StatusOr<std::string> ShardPrometheusConfig(const std::string& prometheus_
 
 class PublishReconciler final : public Reconciler {
  public:
-  // `elector` may be null (a single replica always publishes).
+  // `elector` may be null (a single replica always publishes). `rendered`
+  // says this process has rendered the output dir from synced sources: an
+  // emptyDir survives a container restart, and its old files must not be
+  // published before they are rebuilt.
   PublishReconciler(std::string dir, std::string output_name, int shards,
                     std::unique_ptr<ConfigMapPublisher> publisher, LeaderElector* elector,
-                    Filesystem* fs);
+                    Filesystem* fs, std::function<bool()> rendered);
 
   ReconcileResult Reconcile(const std::string& key) override;
 
@@ -77,6 +81,7 @@ class PublishReconciler final : public Reconciler {
   const int shards_;
   LeaderElector* const elector_;
   Filesystem* const fs_;
+  const std::function<bool()> rendered_;
 
   absl::Mutex publish_mu_;  // held while publishing
   std::unique_ptr<ConfigMapPublisher> publisher_ ABSL_GUARDED_BY(publish_mu_);

@@ -10,6 +10,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -137,9 +138,13 @@ class ControllerModeTest : public ::testing::Test {
     return path;
   }
 
-  fs::path SidecarConfig(const std::string& name, int shard = 0) {
+  fs::path SidecarConfig(const std::string& name, int shard = 0, std::string out_dir = "",
+                         const std::string& reload_url = "") {
+    if (out_dir.empty()) out_dir = (dir_ / ("out-" + name)).string();
     std::string c = absl::StrCat(
-        "output:\n  dir: ", (dir_ / ("out-" + name)).string(),
+        reload_url.empty() ? "" : absl::StrCat("reload:\n  url: ", reload_url,
+                                               "\n  min_interval: 100ms\n"),
+        "output:\n  dir: ", out_dir,
         "\n  from_configmap: {source: published, namespace: monitoring, name: prom, shard: ",
         shard,
         "}\nsources:\n- name: published\n  kubernetes:\n    kubeconfig: ", kubeconfig_,
@@ -311,6 +316,14 @@ TEST_F(ControllerModeTest, SidecarReassemblesThreeMegabytesByteForByte) {
   for (int i = 0; i < 4; ++i) {
     ASSERT_TRUE(Rules(absl::StrCat("team-", i), absl::StrCat("team_", i, ":big"), 17000).ok());
   }
+  // Nothing published yet: an init container fails (and is retried by the
+  // kubelet) rather than start Prometheus on nothing.
+  auto early = ChildProcess::Run({kPromconf, "--once", "--config.file=" +
+                                  SidecarConfig("early", 0).string()},
+                                 dir_.string(), absl::Seconds(90));
+  EXPECT_NE(early.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(early.out + early.err, "no complete published set"))
+      << early.out << early.err;
   Replica controller(ControllerConfig("ctl", false), dir_ / "ctl.log");
   Replica sidecar(SidecarConfig("side"), dir_ / "side.log");
   ASSERT_TRUE(PollUntil([&] { return controller.Ready(); }, absl::Seconds(120)))
@@ -322,6 +335,12 @@ TEST_F(ControllerModeTest, SidecarReassemblesThreeMegabytesByteForByte) {
                         absl::Seconds(120)))
       << sidecar.Log();
   EXPECT_TRUE(api_->GetObjectJson("configmaps", "monitoring", "prom-3").ok());
+  // An init container (--once) copies the same complete set and exits 0.
+  auto once = ChildProcess::Run({kPromconf, "--once", "--config.file=" +
+                                 SidecarConfig("init", 0, (dir_ / "out-init").string()).string()},
+                                dir_.string(), absl::Seconds(90));
+  EXPECT_EQ(once.exit_code, 0) << once.out << once.err;
+  EXPECT_TRUE(Tree(dir_ / "out-init") == Tree(dir_ / "out-ctl"));
 
   // Shrinking deletes the stale ConfigMaps; the sidecar follows.
   for (int i = 1; i < 4; ++i) {
@@ -330,12 +349,14 @@ TEST_F(ControllerModeTest, SidecarReassemblesThreeMegabytesByteForByte) {
   ASSERT_TRUE(PollUntil([&] {
     return absl::IsNotFound(api_->GetObjectJson("configmaps", "monitoring", "prom-3").status());
   }, absl::Seconds(60))) << controller.Log();
-  ASSERT_TRUE(PollUntil([&] { return Tree(dir_ / "out-side") == Tree(dir_ / "out-ctl"); },
-                        absl::Seconds(60)))
-      << sidecar.Log();
-  int rule_files = 0;
-  for (const auto& [p, d] : Tree(dir_ / "out-side")) rule_files += absl::StartsWith(p, "rules/");
-  EXPECT_EQ(rule_files, 1);
+  auto rule_files = [&] {
+    int n = 0;
+    for (const auto& [p, d] : Tree(dir_ / "out-side")) n += absl::StartsWith(p, "rules/");
+    return n;
+  };
+  ASSERT_TRUE(PollUntil([&] {
+    return rule_files() == 1 && Tree(dir_ / "out-side") == Tree(dir_ / "out-ctl");
+  }, absl::Seconds(60))) << sidecar.Log();
 }
 
 TEST_F(ControllerModeTest, ThreeShardsSplitTargetsAndShareRules) {
@@ -382,6 +403,31 @@ TEST_F(ControllerModeTest, ThreeShardsSplitTargetsAndShareRules) {
     auto files = Published("prom-shard-1");
     return files.ok() && Tree(dir_ / "out-side1") == *files;
   }, absl::Seconds(60))) << sidecar.Log();
+}
+
+bool HasRule(PrometheusServer& prom, const std::string& name) {
+  auto names = prom.RuleNames();
+  return names.ok() && std::find(names->begin(), names->end(), name) != names->end();
+}
+
+// The whole chain with a real Prometheus: team ConfigMap -> controller ->
+// published ConfigMap -> sidecar -> file -> reload -> /api/v1/rules.
+TEST_F(ControllerModeTest, ARealPrometheusSeesAChangedRuleThroughTheChain) {
+  if (!PrometheusServer::Available()) GTEST_SKIP() << "prometheus not installed";
+  auto prom = PrometheusServer::Start({});
+  ASSERT_TRUE(prom.ok()) << prom.status();
+  PrometheusServer& p = **prom;
+  ASSERT_TRUE(Rules("team-a", "team_a:before").ok());
+  Replica controller(ControllerConfig("ctl", true), dir_ / "ctl.log");
+  Replica sidecar(SidecarConfig("side", 0, p.dir(), p.reload_url()), dir_ / "side.log");
+  ASSERT_TRUE(p.WaitFor("team_a:before loaded", [&] { return HasRule(p, "team_a:before"); },
+                        absl::Seconds(60))
+                  .ok())
+      << controller.Log() << sidecar.Log();
+  ASSERT_TRUE(Rules("team-a", "team_a:after").ok());
+  ASSERT_TRUE(p.WaitFor("team_a:after replaces team_a:before", [&] {
+    return HasRule(p, "team_a:after") && !HasRule(p, "team_a:before");
+  }, absl::Seconds(60)).ok()) << controller.Log() << sidecar.Log();
 }
 
 }  // namespace

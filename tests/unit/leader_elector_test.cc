@@ -258,6 +258,26 @@ TEST_F(LeaderElectorTest, ReleaseByAFollowerWritesNothing) {
   EXPECT_EQ(Record().holder_identity, "a");
 }
 
+TEST_F(LeaderElectorTest, RunsOnItsThreadAndReleasesOnStop) {
+  auto a = NewElector("a", &clock_a_);
+  a->Start();
+  for (int i = 0; i < 5000 && !a->IsLeader(); ++i) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_TRUE(a->IsLeader());
+  // Renewals happen as the (fake) time passes.
+  for (int i = 0; i < 3; ++i) {
+    clock_a_.Advance(absl::Seconds(2));
+    for (int k = 0; k < 5000 && Record().renew_time == Record().acquire_time; ++k) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+  }
+  EXPECT_NE(Record().renew_time, Record().acquire_time);
+  a->Stop();
+  EXPECT_FALSE(a->IsLeader());
+  EXPECT_EQ(Record().holder_identity, "");
+  EXPECT_EQ(Record().lease_duration_seconds, 1);
+  a->Stop();  // idempotent
+}
+
 TEST_F(LeaderElectorTest, ParsesAndFormatsTheApiServersLease) {
   auto o = ParseLease(R"({"apiVersion":"coordination.k8s.io/v1","kind":"Lease",
       "metadata":{"name":"p","namespace":"m","resourceVersion":"17"},
