@@ -240,6 +240,59 @@ std::string* ChartTest::renderer_ = nullptr;
 std::string* ChartTest::skip_ = nullptr;
 std::string* ChartTest::build_error_ = nullptr;
 
+// helmrender itself, on a fixture chart (tests/chart/testdata/engine): the
+// behaviours of helm's engine a chart can notice.
+TEST_F(ChartTest, HelmrenderBehavesLikeHelm) {
+  const std::string chart = PROMCONF_SOURCE_DIR "/tests/chart/testdata/engine";
+  auto render = [&](const std::string& values) {
+    const std::string file = dir_.path() + "/engine-values.yaml";
+    WriteFile(file, values);
+    return ChildProcess::Run({*renderer_, "--chart", chart, "--release", "r1", "--namespace", "ns1",
+                              "-f", file, "--notes", dir_.path() + "/engine-notes.txt"},
+                             dir_.path(), absl::Seconds(60), BaseEnv(dir_.path()));
+  };
+  ChildProcess::Result r = render("keep: null\nnested: {b: 3, c: 4}\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Kinds in helm's install order (Service before Deployment whatever the
+  // file names), partials not rendered, a comments-only document kept last.
+  const std::vector<std::string> sources = {"engine/templates/b-service.yaml",
+                                            "engine/templates/a-deployment.yaml",
+                                            "engine/templates/b-service.yaml"};
+  std::vector<std::string> seen;
+  for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
+    if (absl::ConsumePrefix(&line, "# Source: ")) seen.emplace_back(line);
+  }
+  EXPECT_EQ(seen, sources) << r.out;
+  EXPECT_TRUE(absl::StartsWith(r.out, "---\n# Source: engine/templates/b-service.yaml\n"));
+  for (const char* expected : {
+           "missing: \"[]\"",                        // missingkey=zero, "<no value>" removed
+           "big: \"1e+06\"",                         // values' numbers are float64
+           "keep: \"false\"",                        // a user null deletes the default
+           "template: engine/templates/a-deployment.yaml", "base: engine/templates",
+           "release: r1/ns1/Helm/true", "app-version: \"4.5\"",
+           "tpl: fixture-engine",                    // tpl sees the values and .Chart
+           "kube: 1.20/true", "lookup: \"0\"", "from-yaml: c",
+           "    app: fixture\n    chart: engine-1.2.3\n",  // include | nindent
+           "  nested:\n    a: 1\n    b: 3\n    c: 4\n",   // maps merged, toYaml sorted
+           "list: [\"x\",true]",                      // YAML 1.1: y is true, as in helm
+       }) {
+    EXPECT_THAT(r.out, HasSubstr(expected));
+  }
+  EXPECT_EQ(ReadWholeFile(dir_.path() + "/engine-notes.txt"), "notes for r1\n");
+  EXPECT_THAT(r.out, testing::Not(HasSubstr("notes for")));
+
+  r = render("needRequired: true\n");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("execution error at (engine/templates/c-required.yaml:2:10): "
+                               "needed must be set"));
+  r = render("fail: true\n");
+  EXPECT_THAT(r.err, HasSubstr("c-required.yaml:4:25): failed on purpose"));
+  r = render("big: many\n");
+  EXPECT_THAT(r.err, HasSubstr("values don't meet the specifications of the schema(s) in the "
+                               "following chart(s):\nengine:\n- big: Invalid type. Expected: "
+                               "integer, given: string"));
+}
+
 constexpr char kController[] = "mode: controller\nreplicaCount: 2\n";
 
 // Every container of the pod: the restrictions SPEC promises.
