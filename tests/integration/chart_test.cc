@@ -805,11 +805,6 @@ std::string Describe(const Access& a) {
                       a.ns.empty() ? "(cluster)" : a.ns);
 }
 
-bool IsWrite(const Access& a) {
-  return a.resource == "leases" || (a.resource == "configmaps" && a.verb != "list" &&
-                                    a.verb != "watch");
-}
-
 class ChartRbacTest : public ChartRunTest {
  protected:
   // Runs the chart's promconf containers (init --once, then the daemon until
@@ -919,14 +914,21 @@ TEST_F(ChartRbacTest, ControllerRulesCoverTheLeaseAndThePublishedConfigMaps) {
                                    {"delete", "", "configmaps", kNamespace}};
   for (const Access& w : writes) EXPECT_TRUE(granted.count(w)) << Describe(w);
   const std::set<Access> seen = Run(r, /*expect_event=*/true);
-  if (!HasFailure() && std::none_of(seen.begin(), seen.end(), IsWrite)) {
-    // Leader election and publishing have not landed in this build: the
-    // read side is checked exactly, the write side against the list above.
-    ExpectExactly(granted, seen, writes);
-    std::cout << "note: promconf made no Lease/ConfigMap writes; write rules checked against "
-                 "the expected list only\n";
-  } else {
-    ExpectExactly(granted, seen);
+  // Every request granted, every read rule used; a write rule a short run
+  // cannot exercise (delete: only when the output shrinks by a shard; all of
+  // them while leader election and publishing have not landed) is checked
+  // against the list above only.
+  ExpectExactly(granted, seen, writes);
+  std::vector<std::string> unexercised;
+  for (const Access& w : writes) {
+    if (std::none_of(seen.begin(), seen.end(), [&](const Access& a) { return Permits(w, a); })) {
+      unexercised.push_back(Describe(w));
+    }
+  }
+  if (!unexercised.empty()) {
+    std::cout << "note: write rules not exercised by this run, checked against the expected "
+                 "list only: "
+              << absl::StrJoin(unexercised, "; ") << "\n";
   }
 }
 
