@@ -1,0 +1,4 @@
+{{- define "engine.labels" -}}
+app: {{ .Values.name }}
+chart: {{ .Chart.Name }}-{{ .Chart.Version }}
+{{- end -}}
