@@ -515,8 +515,8 @@ int Fail(const Flags& flags, const std::string& what, const std::string& promcon
   g_failed = true;
   std::fprintf(stdout, "soak: promconf log (tail):\n%s\n", Tail(promconf_log, 6000).c_str());
   std::fprintf(stdout, "soak: FAILED (seed=%" PRIu64 "): %s\n", flags.seed, what.c_str());
-  std::fprintf(stdout, "soak: reproduce with: soak --seed=%" PRIu64 " --seconds=%d\n", flags.seed,
-               flags.seconds);
+  std::fprintf(stdout, "soak: reproduce with: soak --seed=%" PRIu64 " --seconds=%d --settle_seconds=%d\n",
+               flags.seed, flags.seconds, flags.settle_seconds);
   std::fflush(stdout);
   return 1;
 }
