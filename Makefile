@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 CMAKE_FLAGS ?=
 
-.PHONY: deps build run test test-release test-asan test-tsan bench clean format
+.PHONY: deps build run test test-release test-asan test-tsan bench fuzz clean format
 
 deps:
 	@bash hack/install-deps.sh
@@ -27,8 +27,12 @@ test: deps
 bench: build
 	@bash hack/bench.sh $(BUILD)
 
+# libFuzzer targets (clang, build-fuzz/), each run FUZZ_SECONDS (default 60).
+fuzz: deps
+	@bash hack/fuzz.sh
+
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
 
 clean:
-	rm -rf build build-asan build-tsan out
+	rm -rf build build-asan build-tsan build-fuzz out

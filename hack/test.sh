@@ -4,8 +4,10 @@
 #      etcd, ZooKeeper, Prometheus and the fake Kubernetes API server);
 #   2. the same suite built with ASan+UBSan;
 #   3. the concurrent core (queue, controller, store, sources) built with
-#      clang + TSan, which also checks the thread-safety annotations.
-# Set PROMCONF_TEST_ONLY=release|asan|tsan to run one stage.
+#      clang + TSan, which also checks the thread-safety annotations;
+#   4. fuzz smoke: every libFuzzer target (fuzz/) for FUZZ_SMOKE_SECONDS
+#      (default 20) each; `make fuzz` runs them longer.
+# Set PROMCONF_TEST_ONLY=release|asan|tsan|fuzz to run one stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,5 +57,9 @@ if [[ $only == all || $only == tsan ]]; then
   cmake --build build-tsan -j "$jobs" --target $tsan_tests
   stage "TSan tests: the concurrent core"
   ctest --test-dir build-tsan --output-on-failure -j 2 --timeout 900 -L tsan
+fi
+if [[ $only == all || $only == fuzz ]]; then
+  stage "fuzz smoke: libFuzzer targets, ${FUZZ_SMOKE_SECONDS:-20}s each (clang, ASan+UBSan)"
+  FUZZ_SECONDS=${FUZZ_SMOKE_SECONDS:-20} FUZZ_BUILD_JOBS=$jobs bash hack/fuzz.sh
 fi
 printf "\n==== done in %ds ====\n" $((SECONDS - start))
