@@ -66,7 +66,8 @@ std::string BuildOracle(const std::string& dir) {
 // Go's verdicts ("ok" or "err <message>") for `texts`, parsed as Prometheus
 // 2.42 parses alert templates.
 std::vector<std::string> OracleVerdicts(const std::string& bin, const std::string& dir,
-                                        const std::vector<std::string>& texts) {
+                                        const std::vector<std::string>& texts,
+                                        bool preamble = true) {
   std::string input;
   for (const std::string& t : texts) absl::StrAppend(&input, t.size(), "\n", t);
   std::string in_path = dir + "/oracle.in";
@@ -77,7 +78,8 @@ std::vector<std::string> OracleVerdicts(const std::string& bin, const std::strin
     absl::StrAppend(&funcs, funcs.empty() ? "" : ",", f.name);
   }
   std::string out;
-  int rc = RunCommand(absl::StrCat("'", bin, "' -name=", testing::kCorpusTemplateName, " -funcs=", funcs, " < '", in_path, "'"), &out);
+  int rc = RunCommand(absl::StrCat("'", bin, "' -preamble=", preamble ? "true" : "false",
+                                  " -name=", testing::kCorpusTemplateName, " -funcs=", funcs, " < '", in_path, "'"), &out);
   EXPECT_EQ(rc, 0) << out.substr(0, 2000);
   std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
   return lines;
@@ -161,6 +163,30 @@ TEST(GoTemplateOracleTest, SameVerdictsAsGoTextTemplate) {
   // The mutations must exercise both verdicts.
   EXPECT_GT(go_rejected, static_cast<int>(texts.size() / 10));
   EXPECT_LT(go_rejected, static_cast<int>(texts.size() * 9 / 10));
+}
+
+// Without the preamble ($labels etc. undefined, the template's own body may
+// be empty): ParseTemplate against Go on the same inputs.
+TEST(GoTemplateOracleTest, WithoutPreambleSameVerdictsAsGo) {
+  if (!Have("go")) GTEST_SKIP() << "go not installed";
+  TempDir dir;
+  std::string bin = BuildOracle(dir.path());
+  ASSERT_FALSE(bin.empty());
+  std::vector<std::string> texts = Mutations();
+  for (const auto& c : testing::kTemplateCorpus) texts.emplace_back(c.text);
+  std::vector<std::string> go = OracleVerdicts(bin, dir.path(), texts, /*preamble=*/false);
+  ASSERT_EQ(go.size(), texts.size());
+  ParseOptions options;
+  options.version = kDebian;
+  options.name = std::string(testing::kCorpusTemplateName);
+  int mismatches = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    absl::Status ours = ParseTemplate(texts[i], options);
+    if (ours.ok() != (go[i] == "ok") && ++mismatches <= 25) {
+      ADD_FAILURE() << "template: \"" << texts[i] << "\"\nGo: " << go[i] << "\nours: " << ours;
+    }
+  }
+  EXPECT_EQ(mismatches, 0);
 }
 
 // YAML double-quoted scalar (JSON escapes are valid YAML).
