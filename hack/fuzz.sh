@@ -36,8 +36,10 @@ mkdir -p "$dir/artifacts"
 failed=()
 for t in $targets; do
   mkdir -p "$dir/corpus/$t"
-  seeds=()
-  [[ -d fuzz/corpus/$t ]] && seeds=("fuzz/corpus/$t")
+  seeds=()  # fuzz/corpus/<target>/ or fuzz/corpus/<target without _fuzz>/
+  for d in "fuzz/corpus/$t" "fuzz/corpus/${t%_fuzz}"; do
+    [[ -d $d ]] && seeds+=("$d")
+  done
   dict=()
   [[ -f fuzz/$t.dict ]] && dict=("-dict=fuzz/$t.dict")
   printf '\n---- %s: %ss ----\n' "$t" "$seconds"
