@@ -189,6 +189,46 @@ TEST(GoTemplateOracleTest, WithoutPreambleSameVerdictsAsGo) {
   EXPECT_EQ(mismatches, 0);
 }
 
+std::string Utf8(uint32_t cp) {
+  std::string s;
+  if (cp < 0x800) {
+    s += static_cast<char>(0xC0 | (cp >> 6));
+  } else if (cp < 0x10000) {
+    s += static_cast<char>(0xE0 | (cp >> 12));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+  } else {
+    s += static_cast<char>(0xF0 | (cp >> 18));
+    s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+  }
+  return s + static_cast<char>(0x80 | (cp & 0x3F));
+}
+
+// Where a field name ends depends on Go's Unicode letter/digit tables
+// (combining marks, for one, are neither): a sweep over many blocks.
+TEST(GoTemplateOracleTest, UnicodeNamesSameAsGo) {
+  if (!Have("go")) GTEST_SKIP() << "go not installed";
+  TempDir dir;
+  std::string bin = BuildOracle(dir.path());
+  ASSERT_FALSE(bin.empty());
+  std::vector<std::string> texts;
+  for (uint32_t cp = 0x80; cp < 0x10500; cp += cp < 0x3100 ? 1 : 7) {
+    if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+    texts.push_back("{{ .a" + Utf8(cp) + " }}");
+  }
+  std::vector<std::string> go = OracleVerdicts(bin, dir.path(), texts, /*preamble=*/false);
+  ASSERT_EQ(go.size(), texts.size());
+  ParseOptions options;
+  options.version = kDebian;
+  int mismatches = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (ParseTemplate(texts[i], options).ok() != (go[i] == "ok") && ++mismatches <= 10) {
+      ADD_FAILURE() << texts[i] << ": Go says " << go[i];
+    }
+  }
+  EXPECT_EQ(mismatches, 0);
+}
+
 // YAML double-quoted scalar (JSON escapes are valid YAML).
 std::string YamlQuote(absl::string_view s) {
   std::string out = "\"";
