@@ -13,6 +13,8 @@
 // durable. parse_ms is ParseFragment alone over every document (the floor of
 // a first render on one thread).
 
+#include "bench/bench_report.h"
+#include "absl/strings/str_cat.h"
 #include <stdlib.h>
 
 #include <algorithm>
@@ -82,6 +84,7 @@ struct Row {
   double parse_ms = 0;  // ParseFragment alone over all documents, for scale
   double first_ms = 0, nochange_ms = 0, p50 = 0, p99 = 0, max = 0;
   uint64_t writes = 0;
+  uint64_t bytes = 0;  // the documents' bytes
 };
 
 Row RunOne(int n) {
@@ -93,7 +96,10 @@ Row RunOne(int n) {
   DocumentStore store({"kube"});
   std::vector<Document> docs;
   docs.reserve(n);
-  for (int i = 0; i < n; ++i) docs.push_back(MakeDoc(i, 0));
+  for (int i = 0; i < n; ++i) {
+    docs.push_back(MakeDoc(i, 0));
+    row.bytes += docs.back().data.size();
+  }
   store.ReplacePrefix("kube", "", std::move(docs));
 
   {
@@ -154,6 +160,11 @@ int main(int argc, char** argv) {
     printf("%8d %10.1f %12.1f %12.3f %10.3f %10.3f %10.3f %8llu\n", row.n, row.parse_ms, row.first_ms, row.nochange_ms,
            row.p50, row.p99, row.max, static_cast<unsigned long long>(row.writes));
     fflush(stdout);
+    const std::string key = absl::StrCat("render.", n, "_docs.");
+    promconf::BenchResult(key + "first_render_ms", row.first_ms);
+    promconf::BenchResult(key + "first_render_mb_per_s", row.bytes / 1e6 / (row.first_ms / 1e3));
+    promconf::BenchResult(key + "parse_mb_per_s", row.bytes / 1e6 / (row.parse_ms / 1e3));
+    promconf::BenchResult(key + "one_change_p99_ms", row.p99);
   }
   return 0;
 }

@@ -77,7 +77,7 @@ absl::StatusOr<Backend> StartEtcd() {
     EtcdSourceConfig config;
     config.endpoints = {s->endpoint()};
     config.prefix = "/promconf/";
-    return NewEtcdSource(context, config);
+    return etcd::NewEtcdSource(context, config);
   };
   return b;
 }
@@ -94,7 +94,7 @@ absl::StatusOr<Backend> StartZookeeper() {
     ZookeeperSourceConfig config;
     config.servers = {s->address()};
     config.paths = {"/promconf"};
-    return NewZookeeperSource(context, config);
+    return zk::NewZookeeperSource(context, config);
   };
   return b;
 }
@@ -113,7 +113,7 @@ absl::StatusOr<Backend> StartConsul() {
     ConsulSourceConfig config;
     config.address = s->address();
     config.kv_prefix = "promconf/";
-    return NewConsulSource(context, config);
+    return consul::NewConsulSource(context, config);
   };
   return b;
 }

@@ -1,7 +1,10 @@
 #include "controller/app.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <map>
+#include <random>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -11,8 +14,10 @@
 #include "informers/etcd/etcd_source.h"
 #include "informers/file/file_source.h"
 #include "informers/kubernetes/kubernetes_source.h"
+#include "informers/kubernetes/leader_elector.h"
 #include "informers/zookeeper/zookeeper_source.h"
 #include "informers/source.h"
+#include "controller/configmap_output.h"
 #include "controller/rejection_events.h"
 #include "controller/source_sink.h"
 #include "metrics/metrics.h"
@@ -37,19 +42,19 @@ absl::StatusOr<std::unique_ptr<Source>> NewSource(const SourceContext& context,
   struct Factory {
     const SourceContext& context;
     absl::StatusOr<std::unique_ptr<Source>> operator()(const FileSourceConfig& c) const {
-      return NewFileSource(context, c);
+      return file::NewFileSource(context, c);
     }
     absl::StatusOr<std::unique_ptr<Source>> operator()(const EtcdSourceConfig& c) const {
-      return NewEtcdSource(context, c);
+      return etcd::NewEtcdSource(context, c);
     }
     absl::StatusOr<std::unique_ptr<Source>> operator()(const KubernetesSourceConfig& c) const {
       return NewKubernetesSource(context, c);
     }
     absl::StatusOr<std::unique_ptr<Source>> operator()(const ZookeeperSourceConfig& c) const {
-      return NewZookeeperSource(context, c);
+      return zk::NewZookeeperSource(context, c);
     }
     absl::StatusOr<std::unique_ptr<Source>> operator()(const ConsulSourceConfig& c) const {
-      return NewConsulSource(context, c);
+      return consul::NewConsulSource(context, c);
     }
   };
   return std::visit(Factory{context}, config.backend);
@@ -93,9 +98,9 @@ class SourceMetricsAdapter final : public SourceMetricsSink {
 class RenderReconciler final : public Reconciler {
  public:
   RenderReconciler(OutputReconciler* output, WorkQueue* queue, HealthTracker* health,
-                   Metrics* metrics, bool reload_enabled, RejectionEvents* events)
+                   Metrics* metrics, bool reload_enabled, RejectionEvents* events, bool publish)
       : output_(output), queue_(queue), health_(health), metrics_(metrics),
-        reload_enabled_(reload_enabled), events_(events) {}
+        reload_enabled_(reload_enabled), events_(events), publish_(publish) {}
 
   ReconcileResult Reconcile(const std::string& key) override {
     // Not synced yet: the last source's first snapshot queues "render" again.
@@ -122,6 +127,9 @@ class RenderReconciler final : public Reconciler {
     if (reload_enabled_ && (report.reload_needed || !rendered_once_)) {
       queue_->Add(Reloader::kKey);
     }
+    // Controller mode: every replica renders; the publisher decides whether
+    // this one may write the ConfigMaps.
+    if (publish_ && (report.outputs_changed || !rendered_once_)) queue_->Add(kPublishKey);
     rendered_once_ = true;
     health_->MarkRendered();
     return result;
@@ -134,23 +142,12 @@ class RenderReconciler final : public Reconciler {
   Metrics* const metrics_;
   const bool reload_enabled_;
   RejectionEvents* const events_;
+  const bool publish_;
   // Only touched by Reconcile (one worker at a time per key).
   uint64_t writes_seen_ = 0;
   bool rendered_once_ = false;
 };
 
-ValidationOptions ToValidationOptions(const Config& config) {
-  ValidationOptions v;
-  v.max_fragment_bytes = config.validation.max_fragment_bytes;
-  v.enforce_namespace_label = config.validation.enforce_namespace_label;
-  v.job_name_prefix = config.validation.job_name_prefix;
-  for (const SourceConfig& s : config.sources) {
-    if (std::holds_alternative<KubernetesSourceConfig>(s.backend)) {
-      v.namespaced_sources.insert(s.name);
-    }
-  }
-  return v;
-}
 
 std::vector<std::string> SourceNames(const Config& config) {
   std::vector<std::string> names;
@@ -174,7 +171,8 @@ class AppImpl final : public App {
                                        std::move(promtool), nullptr}),
         reloader_(std::move(reloader)),
         render_(&output_, &queue_, &health_, metrics, reloader_->enabled() && !options.dry_run,
-                &events_),
+                &events_, config.output.configmap.has_value() && !options.dry_run),
+        metrics_(metrics),
         observer_(metrics),
         controller_("promconf", &queue_, &mux_, clock_, &observer_),
         source_metrics_(metrics, clock_) {
@@ -208,6 +206,95 @@ class AppImpl final : public App {
     return absl::OkStatus();
   }
 
+  const KubernetesSourceConfig* KubeSource(const std::string& name) const {
+    for (const SourceConfig& s : config_.sources) {
+      if (s.name == name) return std::get_if<KubernetesSourceConfig>(&s.backend);
+    }
+    return nullptr;
+  }
+
+  // Controller mode (output.configmap, leader_election) and its sidecar
+  // (output.from_configmap).
+  absl::Status CreateConfigMapOutput() {
+    const OutputConfig& out = config_.output;
+    if (out.from_configmap) {
+      const PublishedInputConfig& in = *out.from_configmap;
+      published_input_ = std::make_unique<PublishedSetReconciler>(
+          &store_, in.source, in.namespace_, in.name, static_cast<int>(in.shard), out.dir,
+          RealFilesystem(), &health_, &queue_, reloader_->enabled() && !options_.dry_run);
+      mux_.Handle(kRenderKey, published_input_.get());
+    }
+    if (!out.configmap || options_.dry_run) return absl::OkStatus();
+    const KubernetesSourceConfig* kube = KubeSource(out.configmap->source);
+    if (kube == nullptr) return absl::InvalidArgumentError("output.configmap.source: not kubernetes");
+    ASSIGN_OR_RETURN(std::shared_ptr<KubeCredentials> credentials, KubeCredentialsFor(*kube));
+    const std::string identity = ReplicaIdentity();
+    const LeaderElectionConfig& le = config_.leader_election;
+    if (le.enabled) {
+      const KubernetesSourceConfig* lkube = KubeSource(le.source);
+      if (lkube == nullptr) return absl::InvalidArgumentError("leader_election.source: not kubernetes");
+      ASSIGN_OR_RETURN(std::shared_ptr<KubeCredentials> lcred, KubeCredentialsFor(*lkube));
+      auto client = std::make_unique<KubeClient>(std::move(lcred));
+      client->SetUserAgentSuffix(identity);
+      LeaderElectorOptions o;
+      o.identity = identity;
+      o.lease_duration = le.lease_duration;
+      o.renew_deadline = le.renew_deadline;
+      o.retry_period = le.retry_period;
+      o.clock = clock_;
+      o.on_started_leading = [this] {
+        metrics_->SetLeader(true);
+        metrics_->IncLeaderTransitions();
+        queue_.Add(kPublishKey);
+      };
+      o.on_stopped_leading = [this] {
+        // CanWrite() is already false: wait for a publish in flight to end.
+        publish_->WaitForPublishToEnd();
+        metrics_->SetLeader(false);
+        metrics_->IncLeaderTransitions();
+      };
+      o.on_new_leader = [](const std::string& holder) {
+        LOG_INFO("leader election: the lease holder changed",
+                 {{"holder", holder.empty() ? "(none)" : holder}});
+      };
+      // A request may take at most renew_deadline (client-go's context).
+      elector_ = std::make_unique<LeaderElector>(
+          std::move(o), std::make_unique<KubeLeaseLock>(std::move(client), le.namespace_, le.name,
+                                                        le.renew_deadline));
+      metrics_->SetLeader(false);
+    }
+    auto client = std::make_unique<KubeClient>(std::move(credentials));
+    client->SetUserAgentSuffix(identity);
+    if (le.enabled) {
+      // A write must not land long after the fence dropped: bound it by the
+      // margin between renew_deadline and lease_duration.
+      client->SetWriteTimeout(std::max(absl::Seconds(1), le.lease_duration - le.renew_deadline));
+    }
+    publish_ = std::make_unique<PublishReconciler>(
+        out.dir, out.configmap->name, static_cast<int>(out.shards),
+        std::make_unique<ConfigMapPublisher>(std::move(client), out.configmap->namespace_, clock_),
+        elector_.get(), RealFilesystem());
+    mux_.Handle(kPublishKey, publish_.get());
+    LOG_INFO("publishing the output as ConfigMaps",
+             {{"namespace", out.configmap->namespace_},
+              {"name", out.configmap->name},
+              {"shards", static_cast<int>(out.shards)},
+              {"leader_election", le.enabled},
+              {"identity", identity}});
+    return absl::OkStatus();
+  }
+
+  // client-go's convention: the pod's hostname plus a random suffix, so a
+  // restarted pod never mistakes the old incarnation's lease for its own.
+  static std::string ReplicaIdentity() {
+    char host[256] = {0};
+    if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+    std::random_device rd;
+    char suffix[17];
+    std::snprintf(suffix, sizeof(suffix), "%08x%08x", rd(), rd());
+    return absl::StrCat(host[0] != '\0' ? host : "promconf", "_", suffix);
+  }
+
   absl::Status StartSources() {
     for (size_t i = 0; i < sources_.size(); ++i) {
       absl::Status s = sources_[i]->Start(sinks_[i].get());
@@ -224,6 +311,7 @@ class AppImpl final : public App {
     // One worker: the outputs have one writer, and the queue already keeps a
     // key from running twice at once.
     controller_.Start(1);
+    if (elector_ != nullptr) elector_->Start();
     return absl::OkStatus();
   }
 
@@ -231,7 +319,10 @@ class AppImpl final : public App {
     absl::MutexLock lock(&stop_mu_);
     if (stopped_) return;
     stopped_ = true;
-    // Sources first, so nothing is added while the queue drains.
+    // The lease first: stop publishing, then release it so a successor takes
+    // over at once (client-go's ReleaseOnCancel).
+    if (elector_ != nullptr) elector_->Stop();
+    // Sources next, so nothing is added while the queue drains.
     for (auto& source : sources_) source->Stop();
     controller_.Stop();
     queue_metrics_.StopRefreshing();
@@ -245,8 +336,26 @@ class AppImpl final : public App {
                        absl::FormatDuration(options_.sync_timeout), ": ",
                        health_.NotSyncedReport()));
     }
+    if (published_input_ != nullptr) {
+      ReconcileResult copied = published_input_->Reconcile(kRenderKey);
+      if (!copied.status.ok()) return copied.status;
+      if (!health_.Readyz().ok) {
+        return absl::FailedPreconditionError(
+            "output.from_configmap: no complete published set to copy (see the log)");
+      }
+      if (!reloader_->enabled() || options_.dry_run) return absl::OkStatus();
+      return reloader_->ReloadOnce();
+    }
     ReconcileResult result = output_.Reconcile(kRenderKey);
     if (!result.status.ok()) return result.status;
+    if (publish_ != nullptr) {
+      if (elector_ != nullptr) {
+        LOG_INFO("--once does not publish ConfigMaps under leader election", {});
+      } else {
+        ReconcileResult published = publish_->Reconcile(kPublishKey);
+        if (!published.status.ok()) return published.status;
+      }
+    }
     const ReconcileReport report = output_.LastReport();
     int rejected = 0;
     for (const auto& [kind, n] : report.rejected) rejected += n;
@@ -317,18 +426,37 @@ class AppImpl final : public App {
   std::unique_ptr<Reloader> reloader_;
   RejectionEvents events_;
   RenderReconciler render_;
+  Metrics* const metrics_;
   ReconcilerMux mux_;
   ReconcileMetricsObserver observer_;
   Controller controller_;
   SourceMetricsAdapter source_metrics_;
   std::vector<std::unique_ptr<SourceSink>> sinks_;
   std::vector<std::unique_ptr<Source>> sources_;
+  // Controller mode: destroyed before the queue and mux they use (members
+  // are destroyed in reverse order; ~AppImpl stops everything first).
+  std::unique_ptr<LeaderElector> elector_;
+  std::unique_ptr<PublishReconciler> publish_;
+  std::unique_ptr<PublishedSetReconciler> published_input_;
 
   absl::Mutex stop_mu_;
   bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
 };
 
 }  // namespace
+
+ValidationOptions ToValidationOptions(const Config& config) {
+  ValidationOptions v;
+  v.max_fragment_bytes = config.validation.max_fragment_bytes;
+  v.enforce_namespace_label = config.validation.enforce_namespace_label;
+  v.job_name_prefix = config.validation.job_name_prefix;
+  for (const SourceConfig& s : config.sources) {
+    if (std::holds_alternative<KubernetesSourceConfig>(s.backend)) {
+      v.namespaced_sources.insert(s.name);
+    }
+  }
+  return v;
+}
 
 absl::StatusOr<std::unique_ptr<App>> App::Create(const Config& config, const AppOptions& options,
                                                  Metrics* metrics) {
@@ -354,6 +482,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const Config& config, const App
   auto app = std::make_unique<AppImpl>(config, options, metrics, std::move(reloader),
                                        std::move(promtool));
   RETURN_IF_ERROR(app->CreateSources());
+  RETURN_IF_ERROR(app->CreateConfigMapOutput());
   return app;
 }
 

@@ -14,10 +14,15 @@
 #include "absl/time/time.h"
 #include "controller/config.h"
 #include "controller/health.h"
+#include "reconcile/fragment.h"
 
 namespace promconf {
 
 class Metrics;
+
+// The validation settings the config gives every fragment (max size, the
+// namespace label, job name prefixes, which sources are namespaced).
+ValidationOptions ToValidationOptions(const Config& config);
 
 struct AppOptions {
   bool dry_run = false;  // render into a diff on stdout, write nothing

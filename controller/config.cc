@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "util/duration.h"
 #include "util/status_macros.h"
+#include "util/yaml_nesting.h"
 
 namespace promconf {
 
@@ -326,6 +327,10 @@ void ReadFile(Block b, FileSourceConfig* f) {
 
 absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view filename) {
   const std::string file(filename);
+  // yaml-cpp recurses per nesting level: bound it before it parses.
+  if (absl::Status deep = CheckYamlNesting(yaml); !deep.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(file, ": ", deep.message()));
+  }
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml));
@@ -357,7 +362,34 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view fil
       }
       config.output.configmap = c;
     }
+    output.UInt("shards", &config.output.shards);
+    if (output.Has("from_configmap")) {
+      Block fc = output.Child("from_configmap");
+      PublishedInputConfig c;
+      fc.String("source", &c.source);
+      fc.String("namespace", &c.namespace_);
+      fc.String("name", &c.name);
+      fc.UInt("shard", &c.shard);
+      fc.Finish();
+      if (c.source.empty() || c.name.empty()) fc.Fail(fc.where(), "needs source and name");
+      config.output.from_configmap = c;
+    }
     output.Finish();
+    if (config.output.shards < 1 || config.output.shards > 1000) {
+      output.FailKey("shards", "must be between 1 and 1000");
+    }
+    if (config.output.shards > 1 && !config.output.configmap) {
+      output.FailKey("shards", "needs output.configmap (shards are published ConfigMap sets)");
+    }
+    if (config.output.from_configmap && config.output.configmap) {
+      output.FailKey("from_configmap",
+                     "cannot be combined with output.configmap (a sidecar copies what a "
+                     "controller publishes)");
+    }
+    if (config.output.from_configmap &&
+        config.output.from_configmap->shard >= 1000) {
+      output.Child("from_configmap").FailKey("shard", "must be below 1000");
+    }
     if (config.output.dir.empty()) output.FailKey("dir", "must not be empty");
 
     Block validation = top.Child("validation");
@@ -471,6 +503,24 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view fil
     if (l.enabled && !is_kubernetes(l.source)) {
       le.FailKey("source",
               absl::StrCat("\"", l.source, "\" is not the name of a kubernetes source"));
+    }
+    // Replicas each write their own output.dir; only a published ConfigMap
+    // is shared, so that is what leader election guards.
+    if (l.enabled && !config.output.configmap) {
+      le.FailKey("enabled", "needs output.configmap: only the published ConfigMaps are shared "
+                            "between replicas");
+    }
+    if (config.output.from_configmap) {
+      const std::string& src = config.output.from_configmap->source;
+      bool ok = false;
+      for (const SourceConfig& s : config.sources) {
+        const auto* k = std::get_if<KubernetesSourceConfig>(&s.backend);
+        if (s.name == src && k != nullptr && k->configmaps) ok = true;
+      }
+      if (!ok) {
+        output.Child("from_configmap").FailKey("source",
+            absl::StrCat("\"", src, "\" is not a kubernetes source watching configmaps"));
+      }
     }
   } catch (const YAML::Exception& e) {
     if (error.ok()) {

@@ -23,10 +23,23 @@ struct ConfigMapOutputConfig {
   std::string name;
 };
 
+// Sidecar of a controller: instead of rendering fragments, copy the set a
+// controller published (output.configmap) into `dir`. The source must be a
+// kubernetes source watching configmaps that selects the set.
+struct PublishedInputConfig {
+  std::string source;
+  std::string namespace_;  // "": any namespace the source watches
+  std::string name;        // the controller's output.configmap.name
+  uint64_t shard = 0;      // with output.shards > 1: which shard to copy
+};
+
 struct OutputConfig {
   std::string dir = "/etc/prometheus/generated";
   std::string base_config;
   std::optional<ConfigMapOutputConfig> configmap;
+  // Controller mode: N ConfigMap sets, scrape targets split by hashmod.
+  uint64_t shards = 1;
+  std::optional<PublishedInputConfig> from_configmap;
 };
 
 enum class PromtoolMode { kAuto, kAlways, kNever };

@@ -8,11 +8,13 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "controller/app.h"
+#include "controller/check_command.h"
 #include "controller/config.h"
 #include "metrics/http_server.h"
 #include "metrics/metrics.h"
@@ -22,6 +24,7 @@ namespace promconf {
 namespace {
 
 constexpr char kUsage[] = R"(usage: promconf [flags]
+       promconf check [flags] FILE...   (see promconf check --help)
 
 Keeps Prometheus' configuration, rule files and target files in step with
 fragments kept in Kubernetes ConfigMaps, etcd, ZooKeeper, Consul and files.
@@ -263,6 +266,9 @@ int Run(const Flags& flags) {
 }  // namespace promconf
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "check") {
+    return promconf::RunCheckCommand(std::vector<std::string>(argv + 2, argv + argc));
+  }
   promconf::Flags flags;
   std::string error;
   if (!promconf::ParseFlags(argc, argv, &flags, &error)) {

@@ -3,16 +3,26 @@
 # Idempotent: prints nothing and touches nothing when all are present.
 set -euo pipefail
 
-packages=(
-  # toolchain
-  build-essential cmake g++ clang libclang-rt-14-dev git pkg-config
-  # libraries
+# `--build`: only what building promconf needs (the Dockerfile's build stage).
+toolchain=(build-essential cmake g++ clang libclang-rt-14-dev git pkg-config)
+libraries=(
   libcurl4-openssl-dev libssl-dev zlib1g-dev libabsl-dev libyaml-cpp-dev
-  prometheus-cpp-dev libcivetweb-dev rapidjson-dev libsimdjson-dev
+  prometheus-cpp-dev libcivetweb-dev rapidjson-dev libsimdjson-dev libre2-dev
   libzookeeper-mt-dev libgtest-dev libgmock-dev libbenchmark-dev
+)
+test_tools=(
   # real servers the integration tests start on loopback
   etcd-server etcd-client zookeeper prometheus openssl curl
+  # tests/chart/helmrender (helm's engine, for chart_test): Go and the Go
+  # libraries helm renders with, from Debian (GOPATH=/usr/share/gocode)
+  golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev
+  golang-github-xeipuuv-gojsonschema-dev
 )
+if [ "${1:-}" = "--build" ]; then
+  packages=(build-essential cmake g++ pkg-config "${libraries[@]}")
+else
+  packages=("${toolchain[@]}" "${libraries[@]}" "${test_tools[@]}")
+fi
 
 missing=()
 for p in "${packages[@]}"; do

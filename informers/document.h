@@ -3,6 +3,9 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
+
 namespace promconf {
 
 // What every source yields: a name and bytes (SPEC "Documents and fragments").
@@ -27,5 +30,30 @@ struct Document {
 
   bool operator==(const Document&) const = default;
 };
+
+// The name suffixes that make a document a fragment (SPEC "Documents and
+// fragments"). Sources drop every other name before reading its bytes, and
+// the reconciler classifies by the same table.
+enum class FragmentSuffixKind { kRules, kScrape, kTargets };
+struct FragmentSuffix {
+  absl::string_view text;
+  FragmentSuffixKind kind;
+};
+inline constexpr FragmentSuffix kFragmentSuffixes[] = {
+    {".rules.yml", FragmentSuffixKind::kRules},      {".rules.yaml", FragmentSuffixKind::kRules},
+    {".scrape.yml", FragmentSuffixKind::kScrape},    {".scrape.yaml", FragmentSuffixKind::kScrape},
+    {".targets.json", FragmentSuffixKind::kTargets}, {".targets.yml", FragmentSuffixKind::kTargets},
+    {".targets.yaml", FragmentSuffixKind::kTargets},
+};
+
+// The suffix `name` ends with, or nullptr when `name` is not a fragment's.
+inline const FragmentSuffix* FragmentSuffixOf(absl::string_view name) {
+  for (const FragmentSuffix& s : kFragmentSuffixes) {
+    if (absl::EndsWith(name, s.text)) return &s;
+  }
+  return nullptr;
+}
+
+inline bool IsFragmentName(absl::string_view name) { return FragmentSuffixOf(name) != nullptr; }
 
 }  // namespace promconf

@@ -1,32 +1,32 @@
 #include "informers/target_groups.h"
 
 #include "absl/strings/str_cat.h"
-#include "rapidjson/stringbuffer.h"
-#include "rapidjson/writer.h"
+#include "util/json.h"
 
 namespace promconf {
 
 std::string TargetGroupsJson(const std::vector<TargetGroup>& groups) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.StartArray();
-  for (const TargetGroup& g : groups) {
-    w.StartObject();
-    w.Key("targets");
-    w.StartArray();
-    w.String(g.address.data(), g.address.size());
-    w.EndArray();
-    w.Key("labels");
-    w.StartObject();
+  // Addresses and labels come from tenants' znodes and catalog entries: the
+  // shared escaper keeps the file valid UTF-8 JSON whatever their bytes.
+  std::string out = "[";
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const TargetGroup& g = groups[i];
+    if (i > 0) out.push_back(',');
+    out.append("{\"targets\":[");
+    AppendJsonString(&out, g.address);
+    out.append("],\"labels\":{");
+    bool first = true;
     for (const auto& [k, v] : g.labels) {
-      w.Key(k.data(), k.size());
-      w.String(v.data(), v.size());
+      if (!first) out.push_back(',');
+      first = false;
+      AppendJsonString(&out, k);
+      out.push_back(':');
+      AppendJsonString(&out, v);
     }
-    w.EndObject();
-    w.EndObject();
+    out.append("}}");
   }
-  w.EndArray();
-  return std::string(buf.GetString(), buf.GetSize());
+  out.push_back(']');
+  return out;
 }
 
 std::string SanitizeLabelName(absl::string_view name) {

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "prometheus/text_serializer.h"
+#include "util/dropped.h"
 
 #ifndef PROMCONF_VERSION
 #define PROMCONF_VERSION "unknown"
@@ -187,6 +188,10 @@ Metrics::Metrics()
                     "(0).",
                     *registry_)
                   .Add({})),
+      leader_transitions_(Build(prometheus::BuildCounter(), "promconf_leader_transitions_total",
+                                "Times this replica became or stopped being the leader.",
+                                *registry_)
+                              .Add({})),
       workqueue_(registry_.get()) {
   build_info_.Add({{"version", PROMCONF_VERSION}, {"revision", PROMCONF_REVISION}}).Set(1);
   for (ReconcileOutcome o : kAllOutcomes) {
@@ -254,6 +259,7 @@ void Metrics::ReloadFailed() {
 }
 
 void Metrics::SetLeader(bool leader) { leader_.Set(leader ? 1 : 0); }
+void Metrics::IncLeaderTransitions() { leader_transitions_.Increment(); }
 
 int Metrics::AddPreCollectHook(std::function<void()> hook) {
   absl::MutexLock lock(&hooks_mu_);
@@ -280,7 +286,24 @@ std::vector<prometheus::MetricFamily> Metrics::Collect() const {
   std::vector<prometheus::MetricFamily> process = process_.Collect();
   families.insert(families.end(), std::make_move_iterator(process.begin()),
                   std::make_move_iterator(process.end()));
+  families.push_back(DroppedFamily());
   return families;
+}
+
+prometheus::MetricFamily Metrics::DroppedFamily() {
+  prometheus::MetricFamily family;
+  family.name = "promconf_dropped_total";
+  family.help =
+      "Inputs promconf dropped on a degraded path, by what (events, members, "
+      "non_fragment_documents, symlinks, services).";
+  family.type = prometheus::MetricType::Counter;
+  for (const auto& [what, count] : DroppedCounts()) {
+    prometheus::ClientMetric m;
+    m.label.push_back({"what", what});
+    m.counter.value = static_cast<double>(count);
+    family.metric.push_back(std::move(m));
+  }
+  return family;
 }
 
 std::string Metrics::ExpositionText() const {

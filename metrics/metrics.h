@@ -108,6 +108,8 @@ class Metrics {
   void ReloadFailed();
 
   void SetLeader(bool leader);
+  // This replica became or stopped being the leader.
+  void IncLeaderTransitions();
 
   WorkQueueMetricFamilies& workqueue() { return workqueue_; }
 
@@ -127,6 +129,8 @@ class Metrics {
 
  private:
   void RunPreCollectHooks() const;
+  // promconf_dropped_total from util/dropped.h's process-wide tally.
+  static prometheus::MetricFamily DroppedFamily();
 
   // Constant after construction (the families are owned by registry_).
   std::shared_ptr<prometheus::Registry> registry_;
@@ -145,6 +149,7 @@ class Metrics {
   prometheus::Gauge& last_reload_successful_;
   prometheus::Gauge& last_reload_success_timestamp_;
   prometheus::Gauge& leader_;
+  prometheus::Counter& leader_transitions_;
   WorkQueueMetricFamilies workqueue_;
 
   mutable absl::Mutex mu_;

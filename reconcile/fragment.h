@@ -42,9 +42,9 @@ struct ValidationOptions {
   JobNamePrefix job_name_prefix = JobNamePrefix::kNone;
   // Sources whose document names start with "<namespace>/" (kubernetes).
   std::set<std::string, std::less<>> namespaced_sources;
-  // Rule files first go through ParseYamlSubset (~20x faster than
-  // yaml-cpp); what it is unsure of, and every rejection, goes through
-  // yaml-cpp. false: yaml-cpp only (tests compare the two).
+  // Documents first go through ParseYamlSubset (~20x faster than
+  // yaml-cpp); what it is unsure of goes through yaml-cpp. Both build the
+  // same tree. false: yaml-cpp only (tests compare the two).
   bool yaml_fast_path = true;
 };
 
@@ -60,8 +60,7 @@ struct Fragment {
   // kJobTargets: the job.
   std::string job;
   // kRules, kTargets, kJobTargets: the file under the output dir and its
-  // bytes. A verbatim rule file shares the document's bytes when the caller
-  // passed them shared (see ParseFragment).
+  // bytes, emitted from the validated tree.
   std::string output_path;
   std::shared_ptr<const std::string> output;
   const std::string& output_bytes() const;
@@ -81,11 +80,11 @@ struct FragmentError {
 // names its fragment.
 std::string Describe(absl::string_view source, absl::string_view name, const FragmentError& e);
 
-// Parses and validates one document. On error returns InvalidArgument with
-// "<source>: <document>: line N: key K: reason" and fills *error if given.
-// `shared_data`, when given, holds exactly doc.data: a rule file copied
-// verbatim keeps a reference to it as its output instead of a copy, so the
-// store's bytes are not held twice.
+// Parses (ParseYaml: bounded, one tree) and validates one document, and
+// emits its outputs from the validated tree. On error returns
+// InvalidArgument with "<source>: <document>: line N: key K: reason" and
+// fills *error if given. `shared_data` is no longer used (rule files are
+// re-emitted, not shared); kept for callers.
 absl::StatusOr<Fragment> ParseFragment(absl::string_view source, const Document& doc,
                                        const ValidationOptions& options,
                                        FragmentError* error = nullptr,

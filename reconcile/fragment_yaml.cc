@@ -1,95 +1,236 @@
 #include "reconcile/fragment_yaml.h"
 
-// yaml-cpp 0.7's node/impl.h trips GCC 12's -Wdangling-pointer (a false
-// positive in the library's operator[]).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wdangling-pointer"
-#endif
+#include <cstdint>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 
 namespace promconf {
 namespace {
 
-bool PlainSafe(absl::string_view s) {
-  if (s.empty() || s.size() > 1024) return false;
-  if (s.front() == ' ' || s.back() == ' ' || s.back() == ':') return false;
-  switch (s.front()) {
-    case '-': case '?': case ':': case ',': case '[': case ']': case '{': case '}':
-    case '#': case '&': case '*': case '!': case '|': case '>': case '\'': case '"':
-    case '%': case '@': case '`':
-      // "-1" and "-5m" are fine; "- x" is not.
-      if (s.front() == '-' && s.size() > 1 && s[1] != ' ') break;
-      return false;
-    default:
-      break;
+// Decodes one code point at s[*i] and advances; invalid UTF-8 yields
+// U+FFFD for one byte.
+uint32_t NextCodePoint(absl::string_view s, size_t* i) {
+  unsigned char c = static_cast<unsigned char>(s[*i]);
+  if (c < 0x80) {
+    ++*i;
+    return c;
   }
-  for (size_t i = 0; i < s.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f) return false;
-    if (c == ':' && i + 1 < s.size() && s[i + 1] == ' ') return false;
-    if (c == '#' && i > 0 && s[i - 1] == ' ') return false;
-    if (c == ',' || c == '[' || c == ']' || c == '{' || c == '}') return false;
+  int len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+  if (len != 0 && *i + len <= s.size()) {
+    uint32_t v = c & (0x7f >> len);
+    bool ok = true;
+    for (int k = 1; k < len && ok; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[*i + k]);
+      ok = (cc & 0xc0) == 0x80;
+      v = (v << 6) | (cc & 0x3f);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (ok && v >= kMin[len] && !(v >= 0xd800 && v <= 0xdfff) && v <= 0x10ffff) {
+      *i += static_cast<size_t>(len);
+      return v;
+    }
   }
-  return true;
+  ++*i;
+  return 0xfffd;
+}
+
+bool IsNonCharacter(uint32_t cp) { return (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe; }
+
+// A code point that may appear raw in a plain or quoted scalar for every
+// reader: printable, not a line or paragraph separator, not NEL, not a BOM.
+bool SafeRaw(uint32_t cp) {
+  if (cp < 0x80) return cp >= 0x20 && cp < 0x7f;
+  if (cp < 0xa0 || cp == 0x2028 || cp == 0x2029 || cp == 0xfeff) return false;
+  if (cp >= 0xd800 && cp <= 0xdfff) return false;
+  if (IsNonCharacter(cp)) return false;
+  return cp <= 0x10ffff;
+}
+
+void AppendUtf8(uint32_t cp, std::string* out) {
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xc0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xe0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+  } else {
+    out->push_back(static_cast<char>(0xf0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+  }
+}
+
+// The plain scalars YAML 1.1 (go-yaml v2's resolver) or 1.2 read as a bool
+// or null whatever their case pattern; anything else that could resolve to a
+// non-string starts with a digit, '+', '-' or '.'.
+bool IsSpecialWord(absl::string_view s) {
+  static constexpr absl::string_view kWords[] = {"y", "n", "yes", "no", "on", "off", "true", "false",
+                                                 "null", "~", "<<", "="};
+  if (s.size() > 5) return false;
+  std::string lower = absl::AsciiStrToLower(s);
+  for (absl::string_view w : kWords) {
+    if (lower == w) return true;
+  }
+  return false;
 }
 
 }  // namespace
 
+bool IsPlainSafe(absl::string_view s) {
+  // 1024: the longest implicit key a YAML reader must accept.
+  if (s.empty() || s.size() > 1024) return false;
+  if (s.front() == ' ' || s.back() == ' ' || s.back() == ':') return false;
+  switch (s.front()) {
+    case '?': case ':': case ',': case '[': case ']': case '{': case '}': case '#': case '&':
+    case '*': case '!': case '|': case '>': case '\'': case '"': case '%': case '@': case '`':
+      return false;
+    case '-':
+      // "-1" and "-5m" are fine; "- x", "-" and "---" (a document marker)
+      // are not.
+      if (s.size() == 1 || s[1] == ' ' || s.substr(0, 3) == "---") return false;
+      break;
+    case '.':
+      if (s.substr(0, 3) == "...") return false;
+      break;
+    default:
+      break;
+  }
+  if (s == "<<" || s == "=") return false;  // YAML 1.1's merge and value keys
+  size_t i = 0;
+  while (i < s.size()) {
+    const char c = s[i];
+    if (c == ':' && i + 1 < s.size() && s[i + 1] == ' ') return false;
+    if (c == '#' && i > 0 && s[i - 1] == ' ') return false;
+    // ",[]{}" inside are plain in block context, the only one emitted.
+    const size_t at = i;
+    const uint32_t cp = NextCodePoint(s, &i);
+    if (!SafeRaw(cp)) return false;
+    // Invalid UTF-8 decodes as U+FFFD: only a real one may stay plain.
+    if (cp == 0xfffd && s.substr(at, 3) != "\xef\xbf\xbd") return false;
+  }
+  return true;
+}
+
+bool IsUnambiguousString(absl::string_view s) {
+  if (!IsPlainSafe(s) || IsSpecialWord(s)) return false;
+  const char c = s.front();
+  return !((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.');
+}
+
 void AppendQuoted(absl::string_view s, std::string* out) {
   out->push_back('"');
-  for (char ch : s) {
-    unsigned char c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\t': out->append("\\t"); break;
-      case '\r': out->append("\\r"); break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out->append(absl::StrFormat("\\u%04x", c));
-        } else {
-          out->push_back(ch);
-        }
+  size_t i = 0;
+  while (i < s.size()) {
+    const char ch = s[i];
+    if (static_cast<unsigned char>(ch) < 0x80) {
+      ++i;
+      switch (ch) {
+        case '"': out->append("\\\""); break;
+        case '\\': out->append("\\\\"); break;
+        case '\n': out->append("\\n"); break;
+        case '\t': out->append("\\t"); break;
+        case '\r': out->append("\\r"); break;
+        default:
+          if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) {
+            out->append(absl::StrFormat("\\u%04X", static_cast<unsigned>(static_cast<unsigned char>(ch))));
+          } else {
+            out->push_back(ch);
+          }
+      }
+      continue;
+    }
+    uint32_t cp = NextCodePoint(s, &i);
+    if (SafeRaw(cp)) {
+      AppendUtf8(cp, out);
+    } else if (cp < 0x10000) {
+      out->append(absl::StrFormat("\\u%04X", cp));
+    } else {
+      out->append(absl::StrFormat("\\U%08X", cp));
+    }
+  }
+  out->push_back('"');
+}
+
+void AppendJsonString(absl::string_view s, std::string* out) {
+  out->push_back('"');
+  size_t i = 0;
+  while (i < s.size()) {
+    const char ch = s[i];
+    if (static_cast<unsigned char>(ch) < 0x80) {
+      ++i;
+      switch (ch) {
+        case '"': out->append("\\\""); break;
+        case '\\': out->append("\\\\"); break;
+        case '\n': out->append("\\n"); break;
+        case '\t': out->append("\\t"); break;
+        case '\r': out->append("\\r"); break;
+        default:
+          if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) {
+            out->append(absl::StrFormat("\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(ch))));
+          } else {
+            out->push_back(ch);
+          }
+      }
+      continue;
+    }
+    uint32_t cp = NextCodePoint(s, &i);
+    if (SafeRaw(cp)) {
+      AppendUtf8(cp, out);
+    } else if (cp < 0x10000) {
+      out->append(absl::StrFormat("\\u%04x", cp));
+    } else {
+      // JSON has no \U: a surrogate pair.
+      uint32_t v = cp - 0x10000;
+      out->append(absl::StrFormat("\\u%04x\\u%04x", 0xd800 + (v >> 10), 0xdc00 + (v & 0x3ff)));
     }
   }
   out->push_back('"');
 }
 
 void AppendYamlString(absl::string_view s, std::string* out) {
-  if (PlainSafe(s) && s != "null" && s != "true" && s != "false" && s != "~" &&
-      !(s[0] >= '0' && s[0] <= '9') && s[0] != '.' && s[0] != '-' && s[0] != '+') {
+  if (IsUnambiguousString(s)) {
     out->append(s.data(), s.size());
   } else {
     AppendQuoted(s, out);
   }
 }
 
-void EmitYamlScalar(const YAML::Node& node, std::string* out) {
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar: {
-      const std::string& s = node.Scalar();
-      // Tag "!" marks a quoted or block scalar in the input: it was a string.
-      if (node.Tag() != "!" && PlainSafe(s)) {
-        out->append(s);
+YamlSubsetNode YamlStringNode(absl::string_view s) {
+  YamlSubsetNode n;
+  n.kind = YamlSubsetNode::Kind::kScalar;
+  n.scalar = std::string(s);
+  n.quoted = !IsUnambiguousString(s);
+  return n;
+}
+
+void EmitYamlScalar(const YamlSubsetNode& node, std::string* out) {
+  switch (node.kind) {
+    case YamlSubsetNode::Kind::kScalar:
+      // A quoted (or block) scalar in the input was a string: it stays one.
+      if (!node.quoted && IsPlainSafe(node.scalar)) {
+        out->append(node.scalar);
       } else {
-        AppendQuoted(s, out);
+        AppendQuoted(node.scalar, out);
       }
       return;
-    }
-    case YAML::NodeType::Map:
+    case YamlSubsetNode::Kind::kMap:
       out->append("{}");
       return;
-    case YAML::NodeType::Sequence:
+    case YamlSubsetNode::Kind::kSeq:
       out->append("[]");
       return;
-    default:
+    case YamlSubsetNode::Kind::kNull:
       out->append("null");
+      return;
   }
 }
 
-void EmitYamlBlock(const YAML::Node& node, int indent, bool inline_first, std::string* out) {
+void EmitYamlBlock(const YamlSubsetNode& node, int indent, bool inline_first, std::string* out) {
   bool first = true;
   auto pad = [&]() {
     if (first && inline_first) {
@@ -99,17 +240,16 @@ void EmitYamlBlock(const YAML::Node& node, int indent, bool inline_first, std::s
     first = false;
     out->append(static_cast<size_t>(indent), ' ');
   };
-  if (node.IsMap() && node.size() > 0) {
-    for (auto it = node.begin(); it != node.end(); ++it) {
+  if (node.IsMap() && !node.map.empty()) {
+    for (const YamlSubsetEntry& e : node.map) {
       pad();
-      EmitYamlScalar(it->first, out);
+      AppendYamlString(e.key, out);
       out->push_back(':');
-      // A copy: yaml-cpp iterators hand out proxies, a reference would dangle.
-      const YAML::Node v = it->second;
-      if (v.IsMap() && v.size() > 0) {
+      const YamlSubsetNode& v = e.value;
+      if (v.IsMap() && !v.map.empty()) {
         out->push_back('\n');
         EmitYamlBlock(v, indent + 2, false, out);
-      } else if (v.IsSequence() && v.size() > 0) {
+      } else if (v.IsSeq() && !v.seq.empty()) {
         out->push_back('\n');
         EmitYamlBlock(v, indent, false, out);
       } else {
@@ -118,12 +258,11 @@ void EmitYamlBlock(const YAML::Node& node, int indent, bool inline_first, std::s
         out->push_back('\n');
       }
     }
-  } else if (node.IsSequence() && node.size() > 0) {
-    for (auto it = node.begin(); it != node.end(); ++it) {
+  } else if (node.IsSeq() && !node.seq.empty()) {
+    for (const YamlSubsetNode& v : node.seq) {
       pad();
       out->append("- ");
-      const YAML::Node v = *it;  // a handle copy; *it is a temporary
-      if ((v.IsMap() || v.IsSequence()) && v.size() > 0) {
+      if ((v.IsMap() && !v.map.empty()) || (v.IsSeq() && !v.seq.empty())) {
         EmitYamlBlock(v, indent + 2, true, out);
       } else {
         EmitYamlScalar(v, out);

@@ -170,7 +170,8 @@ KeyScan ScanKey(absl::string_view t, std::string* key, size_t* after) {
     if (c == '#' && i > 0 && t[i - 1] == ' ') return KeyScan::kNotKey;  // a comment
     if (c == ':' && (i + 1 == t.size() || t[i + 1] == ' ')) {
       absl::string_view k = absl::StripTrailingAsciiWhitespace(t.substr(0, i));
-      if (k.empty() || BadPlainStart(k) || IsPlainNull(k) ||
+      // "<<" is YAML 1.1's merge key: the full parser expands it.
+      if (k.empty() || BadPlainStart(k) || IsPlainNull(k) || k == "<<" ||
           k.find_first_of("[]{},") != absl::string_view::npos) {
         return KeyScan::kUnsure;
       }
@@ -281,6 +282,7 @@ class Parser {
       }
       Node value;
       value.line = l.number;
+      value.key_line = l.number;
       absl::string_view rest = l.text.substr(after);
       size_t skip = rest.find_first_not_of(' ');
       rest = skip == absl::string_view::npos ? absl::string_view() : rest.substr(skip);
@@ -518,6 +520,7 @@ class Parser {
         if (is_map) {
           Node key;
           if (!ParseFlowScalar(s, pos, true, &key) || key.kind != Kind::kScalar) return false;
+          if (!key.quoted && key.scalar == "<<") return false;  // a merge key
           skip();
           if (*pos + 1 >= s.size() || s[*pos] != ':' || s[*pos + 1] != ' ') return false;
           ++*pos;
@@ -527,6 +530,7 @@ class Parser {
           }
           Node value;
           value.line = out->line;
+          value.key_line = out->line;
           if (*pos < s.size() && (s[*pos] == ',' || s[*pos] == '}')) {
             value.kind = Kind::kNull;
           } else if (!ParseFlow(s, pos, depth + 1, &value)) {

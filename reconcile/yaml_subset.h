@@ -35,6 +35,9 @@ struct YamlSubsetNode {
   // string whatever it looks like (yaml-cpp gives these the tag "!").
   bool quoted = false;
   int line = 0;  // 1-based line where the node starts
+  // The value of a map entry: the 1-based line of its key (errors about a
+  // key, such as "unknown key", point there). 0 elsewhere.
+  int key_line = 0;
   std::string scalar;
   // kMap, in document order; keys are scalars and unique.
   std::vector<YamlSubsetEntry> map;

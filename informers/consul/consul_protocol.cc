@@ -8,10 +8,24 @@
 #include "absl/strings/str_join.h"
 #include "informers/target_groups.h"
 #include "rapidjson/document.h"
+#include "util/dropped.h"
 #include "util/http_client.h"  // UrlEncode
+#include "util/log.h"
 
-namespace promconf {
+namespace promconf::consul {
 namespace {
+
+// Iterative: Consul's answers carry tenants' keys, tags and meta, and a
+// recursive parse of deeply nested input overflows the stack. Any exception
+// (std::bad_alloc) fails this response only.
+bool ParseJsonArray(absl::string_view body, rapidjson::Document* d) {
+  try {
+    d->Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
+  } catch (...) {
+    return false;
+  }
+  return !d->HasParseError() && d->IsArray();
+}
 
 std::string Str(const rapidjson::Value& o, const char* key) {
   if (!o.IsObject()) return "";
@@ -69,8 +83,7 @@ std::string ConsulQuery(const std::vector<std::pair<std::string, std::string>>& 
 absl::StatusOr<std::vector<ConsulKeyValue>> ParseConsulKvList(absl::string_view body,
                                                               uint64_t max_value_bytes) {
   rapidjson::Document d;
-  d.Parse(body.data(), body.size());
-  if (d.HasParseError() || !d.IsArray()) {
+  if (!ParseJsonArray(body, &d)) {
     return absl::InvalidArgumentError("consul kv: response is not a JSON array");
   }
   std::vector<ConsulKeyValue> out;
@@ -99,13 +112,16 @@ absl::StatusOr<std::vector<ConsulKeyValue>> ParseConsulKvList(absl::string_view 
 
 absl::StatusOr<std::vector<ConsulServiceEntry>> ParseConsulHealth(absl::string_view body) {
   rapidjson::Document d;
-  d.Parse(body.data(), body.size());
-  if (d.HasParseError() || !d.IsArray()) {
+  if (!ParseJsonArray(body, &d)) {
     return absl::InvalidArgumentError("consul health: response is not a JSON array");
   }
   std::vector<ConsulServiceEntry> out;
   for (const auto& e : d.GetArray()) {
-    if (!e.IsObject()) continue;
+    if (!e.IsObject()) {
+      LOG_WARN("consul health: entry is not an object; skipped");
+      CountDropped(kDroppedServices);
+      continue;
+    }
     auto node = e.FindMember("Node");
     auto svc = e.FindMember("Service");
     if (node == e.MemberEnd() || svc == e.MemberEnd() || !node->value.IsObject() ||
@@ -180,4 +196,4 @@ std::string ConsulTargetGroups(std::vector<ConsulServiceEntry> entries,
   return TargetGroupsJson(groups);
 }
 
-}  // namespace promconf
+}  // namespace promconf::consul

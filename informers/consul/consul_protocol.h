@@ -14,7 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
-namespace promconf {
+namespace promconf::consul {
 
 // The index rules of a blocking query loop (Consul's "Blocking Queries"):
 // the next request waits on the index the last response carried; an index
@@ -76,4 +76,4 @@ absl::StatusOr<std::vector<ConsulServiceEntry>> ParseConsulHealth(absl::string_v
 std::string ConsulTargetGroups(std::vector<ConsulServiceEntry> entries,
                                absl::string_view datacenter);
 
-}  // namespace promconf
+}  // namespace promconf::consul

@@ -17,11 +17,12 @@
 #include "absl/time/clock.h"
 #include "informers/consul/consul_protocol.h"
 #include "util/backoff.h"
+#include "util/dropped.h"
 #include "util/file.h"
 #include "util/http_client.h"
 #include "util/log.h"
 
-namespace promconf {
+namespace promconf::consul {
 namespace {
 
 absl::StatusOr<std::string> ReadToken(const std::string& path) {
@@ -212,6 +213,13 @@ class ConsulSource final : public Source {
             !absl::StartsWith(e.key, config_.kv_prefix)) {
           continue;
         }
+        // Not a fragment's name: dropped here, never stored.
+        if (!IsFragmentName(absl::string_view(e.key).substr(config_.kv_prefix.size()))) {
+          LOG_DEBUG("consul: not a fragment name; dropped",
+                    {{"source", context_.name}, {"key", e.key}});
+          CountDropped(kDroppedNonFragmentDocuments);
+          continue;
+        }
         Document d;
         d.name = e.key.substr(config_.kv_prefix.size());
         d.origin = absl::StrCat("consul kv ", e.key);
@@ -348,4 +356,4 @@ absl::StatusOr<std::unique_ptr<Source>> NewConsulSource(const SourceContext& con
   return std::make_unique<ConsulSource>(context, config, tuning);
 }
 
-}  // namespace promconf
+}  // namespace promconf::consul

@@ -30,7 +30,7 @@
 #include "informers/source.h"
 #include "informers/source_config.h"
 
-namespace promconf {
+namespace promconf::consul {
 
 struct ConsulSourceTuning {
   // Blocking queries' wait. Consul caps it at 10 min and adds up to wait/16.
@@ -50,4 +50,4 @@ absl::StatusOr<std::unique_ptr<Source>> NewConsulSource(const SourceContext& con
                                                         const ConsulSourceConfig& config,
                                                         ConsulSourceTuning tuning = {});
 
-}  // namespace promconf
+}  // namespace promconf::consul

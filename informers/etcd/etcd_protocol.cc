@@ -10,8 +10,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "util/json.h"
 
-namespace promconf {
+namespace promconf::etcd {
 
 std::string EtcdPrefixRangeEnd(absl::string_view prefix) {
   std::string end(prefix);
@@ -37,31 +38,10 @@ absl::StatusOr<std::string> EtcdBase64Decode(absl::string_view encoded) {
   return out;
 }
 
-std::string JsonQuote(absl::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-  return out;
-}
-
 std::string EtcdRangeRequestBody(absl::string_view key, absl::string_view range_end,
                                  int64_t limit, int64_t revision) {
-  std::string body = absl::StrCat("{\"key\":", JsonQuote(EtcdBase64Encode(key)),
-                                  ",\"range_end\":", JsonQuote(EtcdBase64Encode(range_end)));
+  std::string body = absl::StrCat("{\"key\":", JsonString(EtcdBase64Encode(key)),
+                                  ",\"range_end\":", JsonString(EtcdBase64Encode(range_end)));
   if (limit > 0) absl::StrAppend(&body, ",\"limit\":", limit);
   if (revision > 0) absl::StrAppend(&body, ",\"revision\":", revision);
   body += "}";
@@ -70,14 +50,14 @@ std::string EtcdRangeRequestBody(absl::string_view key, absl::string_view range_
 
 std::string EtcdWatchRequestBody(absl::string_view key, absl::string_view range_end,
                                  int64_t start_revision) {
-  return absl::StrCat("{\"create_request\":{\"key\":", JsonQuote(EtcdBase64Encode(key)),
-                      ",\"range_end\":", JsonQuote(EtcdBase64Encode(range_end)),
+  return absl::StrCat("{\"create_request\":{\"key\":", JsonString(EtcdBase64Encode(key)),
+                      ",\"range_end\":", JsonString(EtcdBase64Encode(range_end)),
                       ",\"start_revision\":", start_revision,
                       ",\"progress_notify\":true,\"prev_kv\":false}}");
 }
 
 std::string EtcdAuthRequestBody(absl::string_view name, absl::string_view password) {
-  return absl::StrCat("{\"name\":", JsonQuote(name), ",\"password\":", JsonQuote(password), "}");
+  return absl::StrCat("{\"name\":", JsonString(name), ",\"password\":", JsonString(password), "}");
 }
 
 namespace {
@@ -307,4 +287,4 @@ void EtcdRevisionTracker::ObserveProgress(int64_t header_revision) {
   highest_seen_ = std::max(highest_seen_, header_revision);
 }
 
-}  // namespace promconf
+}  // namespace promconf::etcd

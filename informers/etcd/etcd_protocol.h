@@ -15,7 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
-namespace promconf {
+namespace promconf::etcd {
 
 // The range_end that selects every key starting with `prefix`: the prefix
 // with its last byte below 0xff incremented and the rest dropped
@@ -26,9 +26,6 @@ std::string EtcdPrefixRangeEnd(absl::string_view prefix);
 // Base64 as the gateway uses it for bytes fields (standard alphabet, padded).
 std::string EtcdBase64Encode(absl::string_view raw);
 absl::StatusOr<std::string> EtcdBase64Decode(absl::string_view encoded);
-
-// A JSON string literal, quotes included.
-std::string JsonQuote(absl::string_view s);
 
 // POST /v3/kv/range. revision 0 means "current" (the first page).
 std::string EtcdRangeRequestBody(absl::string_view key, absl::string_view range_end,
@@ -155,4 +152,4 @@ class EtcdRevisionTracker {
   int64_t highest_seen_ = 0;
 };
 
-}  // namespace promconf
+}  // namespace promconf::etcd

@@ -11,12 +11,14 @@
 #include "absl/strings/strip.h"
 #include "informers/etcd/etcd_protocol.h"
 #include "util/backoff.h"
+#include "util/dropped.h"
 #include "util/file.h"
 #include "util/http_client.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/status_macros.h"
 
-namespace promconf {
+namespace promconf::etcd {
 namespace {
 
 TlsOptions ToTlsOptions(const TlsConfig& c) {
@@ -218,6 +220,15 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
     return key.size() > config_.prefix.size() && absl::StartsWith(key, config_.prefix);
   }
 
+  // A key below the prefix whose name is not a fragment's is dropped here,
+  // never stored (tenants could park megabytes under any other name).
+  bool IsFragmentKey(const std::string& key) const {
+    if (IsFragmentName(absl::string_view(key).substr(config_.prefix.size()))) return true;
+    LOG_DEBUG("etcd: not a fragment name; dropped", {{"source", context_.name}, {"key", key}});
+    CountDropped(kDroppedNonFragmentDocuments);
+    return false;
+  }
+
   // Pages through the prefix at one revision (the first page's) and reports
   // the complete set.
   absl::Status List() {
@@ -245,7 +256,7 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
       for (EtcdKeyValue& kv : page.kvs) {
         if (!UnderPrefix(kv.key)) continue;
         key = kv.key;
-        docs.push_back(MakeDocument(std::move(kv)));
+        if (IsFragmentKey(kv.key)) docs.push_back(MakeDocument(std::move(kv)));
       }
       if (!page.more || page.kvs.empty()) break;
       key.push_back('\0');
@@ -298,7 +309,7 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
   absl::Status HandleWatchObject(const std::string& object) {
     ASSIGN_OR_RETURN(EtcdWatchResponse w, ParseEtcdWatchResponse(object));
     if (w.is_error) {
-      std::string body = absl::StrCat("{\"error\":", JsonQuote(w.error.message),
+      std::string body = absl::StrCat("{\"error\":", JsonString(w.error.message),
                                       ",\"code\":", w.error.grpc_code, "}");
       absl::Status s = EtcdErrorStatus(200, body, "etcd watch");
       if (absl::IsOutOfRange(s)) need_relist_ = true;
@@ -350,8 +361,9 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
       max_rev = std::max(max_rev, ev.kv.mod_revision);
       if (!UnderPrefix(ev.kv.key)) continue;
       if (ev.is_delete) {
+        if (!IsFragmentName(absl::string_view(ev.kv.key).substr(config_.prefix.size()))) continue;
         callbacks_->OnDelete(absl::string_view(ev.kv.key).substr(config_.prefix.size()));
-      } else {
+      } else if (IsFragmentKey(ev.kv.key)) {
         callbacks_->OnUpsert(MakeDocument(std::move(ev.kv)));
       }
     }
@@ -420,4 +432,4 @@ absl::StatusOr<std::unique_ptr<Source>> NewEtcdSource(const SourceContext& conte
   return std::unique_ptr<Source>(new EtcdSource(context, config, tuning));
 }
 
-}  // namespace promconf
+}  // namespace promconf::etcd

@@ -32,7 +32,7 @@
 #include "informers/source.h"
 #include "informers/source_config.h"
 
-namespace promconf {
+namespace promconf::etcd {
 
 struct EtcdSourceTuning {
   // A watch stream silent for this long is stalled. Above etcd's default
@@ -64,4 +64,4 @@ class EtcdSourceTestHooks {
   virtual int64_t AppliedRevisionForTesting() const = 0;
 };
 
-}  // namespace promconf
+}  // namespace promconf::etcd

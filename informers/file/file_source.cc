@@ -29,9 +29,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "util/dropped.h"
 #include "util/log.h"
 
-namespace promconf {
+namespace promconf::file {
 namespace {
 
 // How long a path's events must be quiet before it is read: coalesces the
@@ -145,6 +146,7 @@ class FileSource final : public Source {
     bool present = false;  // exists and is watched
     bool is_file = false;  // a single file: its parent directory is watched
     std::string dir;       // the watched directory: `path`, or its parent
+    std::string real_dir;  // `dir` with every symlink resolved (realpath)
     std::string base;      // a single file's base name (its document name)
   };
   struct DirWatch {
@@ -188,6 +190,7 @@ class FileSource final : public Source {
   void DropTree(size_t r, const std::string& dir);
   void RescanDir(size_t r, const std::string& dir);
   bool ParentWatched(size_t r, const std::string& path) const;
+  bool InsideWatchedFolder(const std::string& real_path) const;
   std::string DocName(size_t r, const std::string& path) const;
   void ReportError(const absl::Status& status);
 
@@ -335,6 +338,12 @@ absl::Status FileSource::Establish(size_t r) {
                                                       root.path,
                                                       " is neither a directory nor a file"));
   }
+  char real[PATH_MAX];
+  if (realpath(root.dir.c_str(), real) == nullptr) {
+    return absl::ErrnoToStatus(errno,
+                               absl::StrCat("file source ", context_.name, ": ", root.dir));
+  }
+  root.real_dir = real;
   root.present = true;
   return absl::OkStatus();
 }
@@ -573,7 +582,33 @@ absl::StatusOr<std::optional<Document>> FileSource::ReadDoc(size_t r, const std:
   if (!ParentWatched(r, path)) return std::nullopt;
   const uint64_t limit = context_.max_document_bytes;
   struct stat st;
-  if (stat(path.c_str(), &st) != 0) {
+  // Not a fragment's name: never opened, never held (150 files of 1 MB
+  // would otherwise sit in memory for nothing). Counted while it exists.
+  if (!IsFragmentName(name)) {
+    if (lstat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+      LOG_DEBUG("file source: not a fragment name; not read",
+                {{"source", context_.name}, {"path", path}});
+      CountDropped(kDroppedNonFragmentDocuments);
+    }
+    return std::nullopt;
+  }
+  // A symlink (or a path through one) is followed only to a file inside a
+  // watched folder: a tenant who may write a watched folder must not make
+  // promconf publish /etc/shadow. The kubelet's "key -> ..data/key",
+  // "..data -> ..2024_..." layout resolves inside the folder.
+  char real[PATH_MAX];
+  if (realpath(path.c_str(), real) == nullptr) {
+    if (IsGone(errno)) return std::nullopt;
+    return absl::ErrnoToStatus(errno, absl::StrCat("file source ", context_.name, ": ", path));
+  }
+  const std::string real_path = real;
+  if (!InsideWatchedFolder(real_path)) {
+    LOG_WARN("file source: symlink points outside the watched folders; skipped",
+             {{"source", context_.name}, {"path", path}, {"target", real_path}});
+    CountDropped(kDroppedSymlinks);
+    return std::nullopt;
+  }
+  if (stat(real_path.c_str(), &st) != 0) {
     if (IsGone(errno)) return std::nullopt;
     return absl::ErrnoToStatus(errno, absl::StrCat("file source ", context_.name, ": ", path));
   }
@@ -586,7 +621,8 @@ absl::StatusOr<std::optional<Document>> FileSource::ReadDoc(size_t r, const std:
     doc.oversized_bytes = st.st_size;
     return doc;
   }
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  // The resolved path, not following a symlink swapped in since the check.
+  const int fd = open(real_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
   if (fd < 0) {
     if (IsGone(errno)) return std::nullopt;
     return absl::ErrnoToStatus(errno, absl::StrCat("file source ", context_.name, ": ", path));
@@ -745,6 +781,14 @@ bool FileSource::ParentWatched(size_t r, const std::string& path) const {
   return w != watches_.end() && w->second.roots.count(r) != 0;
 }
 
+bool FileSource::InsideWatchedFolder(const std::string& real_path) const {
+  for (const Root& root : roots_) {
+    if (!root.present || root.real_dir.empty()) continue;
+    if (IsUnder(real_path, root.real_dir)) return true;
+  }
+  return false;
+}
+
 std::string FileSource::DocName(size_t r, const std::string& path) const {
   const Root& root = roots_[r];
   if (root.is_file) return root.base;
@@ -768,4 +812,4 @@ absl::StatusOr<std::unique_ptr<Source>> NewFileSource(const SourceContext& conte
   return std::unique_ptr<Source>(new FileSource(context, config.paths));
 }
 
-}  // namespace promconf
+}  // namespace promconf::file

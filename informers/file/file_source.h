@@ -33,11 +33,11 @@
 #include "informers/source.h"
 #include "informers/source_config.h"
 
-namespace promconf {
+namespace promconf::file {
 
 // InvalidArgument when `config.paths` is empty or holds an empty path.
 // Relative paths are taken relative to the current directory.
 absl::StatusOr<std::unique_ptr<Source>> NewFileSource(const SourceContext& context,
                                                       const FileSourceConfig& config);
 
-}  // namespace promconf
+}  // namespace promconf::file

@@ -194,7 +194,13 @@ void KubeCredentials::Invalidate() {
 }
 
 KubeClient::KubeClient(std::shared_ptr<KubeCredentials> credentials)
-    : credentials_(std::move(credentials)), http_(credentials_->config().tls) {}
+    : credentials_(std::move(credentials)),
+      http_(credentials_->config().tls),
+      user_agent_("promconf/" PROMCONF_VERSION) {}
+
+void KubeClient::SetUserAgentSuffix(absl::string_view suffix) {
+  user_agent_ = absl::StrCat("promconf/" PROMCONF_VERSION " (", suffix, ")");
+}
 
 std::string KubeClient::Url(absl::string_view path) const {
   return absl::StrCat(credentials_->config().server, path);
@@ -206,7 +212,8 @@ absl::StatusOr<HttpRequest> KubeClient::NewRequest(absl::string_view method,
   r.method = std::string(method);
   r.url = Url(path);
   r.headers.emplace_back("Accept", "application/json");
-  r.headers.emplace_back("User-Agent", "promconf/" PROMCONF_VERSION);
+  r.headers.emplace_back("User-Agent", user_agent_);
+  if (method != "GET") r.timeout = write_timeout_;
   ASSIGN_OR_RETURN(std::string token, credentials_->Token());
   if (!token.empty()) r.headers.emplace_back("Authorization", absl::StrCat("Bearer ", token));
   return r;
@@ -246,8 +253,12 @@ absl::StatusOr<HttpResponse> KubeClient::Patch(absl::string_view path, absl::str
   return Send(std::move(r));
 }
 
-absl::StatusOr<HttpResponse> KubeClient::Delete(absl::string_view path) {
+absl::StatusOr<HttpResponse> KubeClient::Delete(absl::string_view path, absl::string_view json) {
   ASSIGN_OR_RETURN(HttpRequest r, NewRequest("DELETE", path));
+  if (!json.empty()) {
+    r.headers.emplace_back("Content-Type", "application/json");
+    r.body = std::string(json);
+  }
   return Send(std::move(r));
 }
 

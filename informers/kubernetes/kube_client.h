@@ -96,13 +96,19 @@ class KubeClient {
   // Content type: application/merge-patch+json unless given.
   absl::StatusOr<HttpResponse> Patch(absl::string_view path, absl::string_view json,
                                      absl::string_view content_type = "application/merge-patch+json");
-  absl::StatusOr<HttpResponse> Delete(absl::string_view path);
+  // `json`: DeleteOptions (preconditions), or "" for none.
+  absl::StatusOr<HttpResponse> Delete(absl::string_view path, absl::string_view json = "");
   // Streams a 2xx body to on_data (a watch); see HttpClient::Stream.
   absl::StatusOr<HttpResponse> Stream(absl::string_view path, absl::Duration idle_timeout,
                                       absl::Duration timeout,
                                       const std::function<bool(absl::string_view)>& on_data);
 
   std::string Url(absl::string_view path) const;
+  // "promconf/VERSION (suffix)": names this replica in the API server's audit
+  // log (controller mode sends its leader-election identity). Call before use.
+  void SetUserAgentSuffix(absl::string_view suffix);
+  // The timeout of Post/Put/Patch/Delete (default 30 s). Call before use.
+  void SetWriteTimeout(absl::Duration timeout) { write_timeout_ = timeout; }
   const std::shared_ptr<KubeCredentials>& credentials() const { return credentials_; }
 
   // Thread-safe: aborts the request in flight and all later ones.
@@ -114,6 +120,8 @@ class KubeClient {
 
   std::shared_ptr<KubeCredentials> credentials_;
   HttpClient http_;
+  std::string user_agent_;
+  absl::Duration write_timeout_ = absl::Seconds(30);
 };
 
 // "401 Unauthorized: <Status message>" from a non-2xx response (the body's

@@ -6,7 +6,7 @@
 #include "informers/target_groups.h"
 #include "rapidjson/document.h"
 
-namespace promconf {
+namespace promconf::zk {
 namespace {
 
 using Labels = std::map<std::string, std::string>;
@@ -74,6 +74,17 @@ bool ParseNerve(const rapidjson::Value& o, const std::string& path, std::string*
   return true;
 }
 
+// One member's target group; false when its data is not a member. The parse
+// is iterative: member data is tenant input, and a recursive parse of 1 MB of
+// '[' overflows the stack (the member stays, so every start would crash).
+bool ParseMember(ServersetFormat format, const ServersetMember& m, TargetGroup* g) {
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseIterativeFlag>(m.data.data(), m.data.size());
+  return !doc.HasParseError() && doc.IsObject() &&
+         (format == ServersetFormat::kServerset ? ParseServerset(doc, m.path, &g->address, &g->labels)
+                                               : ParseNerve(doc, m.path, &g->address, &g->labels));
+}
+
 }  // namespace
 
 std::string ServersetTargetGroups(ServersetFormat format,
@@ -81,13 +92,15 @@ std::string ServersetTargetGroups(ServersetFormat format,
   std::vector<TargetGroup> groups;
   int left_out = 0;
   for (const ServersetMember& m : members) {
-    rapidjson::Document doc;
-    doc.Parse(m.data.data(), m.data.size());
     TargetGroup g;
-    bool ok = !doc.HasParseError() && doc.IsObject() &&
-              (format == ServersetFormat::kServerset
-                   ? ParseServerset(doc, m.path, &g.address, &g.labels)
-                   : ParseNerve(doc, m.path, &g.address, &g.labels));
+    bool ok = false;
+    // Whatever one member holds (std::bad_alloc included) skips that member
+    // only; the caller logs and counts the skipped ones.
+    try {
+      ok = ParseMember(format, m, &g);
+    } catch (...) {
+      ok = false;
+    }
     if (!ok) {
       ++left_out;
       continue;
@@ -98,4 +111,4 @@ std::string ServersetTargetGroups(ServersetFormat format,
   return TargetGroupsJson(groups);
 }
 
-}  // namespace promconf
+}  // namespace promconf::zk

@@ -19,7 +19,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace promconf {
+namespace promconf::zk {
 
 enum class ServersetFormat { kServerset, kNerve };
 
@@ -35,4 +35,4 @@ std::string ServersetTargetGroups(ServersetFormat format,
                                   const std::vector<ServersetMember>& members,
                                   int* skipped = nullptr);
 
-}  // namespace promconf
+}  // namespace promconf::zk

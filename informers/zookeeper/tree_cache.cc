@@ -5,9 +5,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "informers/document.h"
 #include "util/status_macros.h"
 
-namespace promconf {
+namespace promconf::zk {
 
 ZnodeReader::ZnodeReader(zhandle_t* zh, size_t max_bytes) : zh_(zh), buf_(max_bytes + 1) {}
 
@@ -59,8 +60,8 @@ absl::Status ZookeeperError(int rc, absl::string_view op, absl::string_view path
   }
 }
 
-TreeCache::TreeCache(std::string root, int max_depth)
-    : root_(std::move(root)), max_depth_(max_depth) {}
+TreeCache::TreeCache(std::string root, int max_depth, bool fragments_only)
+    : root_(std::move(root)), max_depth_(max_depth), fragments_only_(fragments_only) {}
 
 bool TreeCache::Contains(absl::string_view path) const {
   if (path == root_) return true;
@@ -106,6 +107,10 @@ absl::Status TreeCache::Apply(ZnodeReader& r, int type, const std::string& path,
   return absl::OkStatus();  // ZOO_NOTWATCHING_EVENT and future types
 }
 
+bool TreeCache::KeepsData(const std::string& path) const {
+  return !fragments_only_ || path == root_ || IsFragmentName(Relative(path));
+}
+
 absl::Status TreeCache::LoadNode(ZnodeReader& r, const std::string& path, int depth,
                                  std::vector<std::string>* changed) {
   // The root may appear between a failed read and the exists watch meant to
@@ -124,6 +129,7 @@ absl::Status TreeCache::LoadNode(ZnodeReader& r, const std::string& path, int de
           absl::StrCat("zookeeper: ", root_, " keeps being created and deleted"));
     }
     if (rc != ZOK) return ZookeeperError(rc, "get", path);
+    if (!KeepsData(path)) fresh.data.clear();
     ZNode& node = nodes_[path];
     if (node.size != fresh.size || node.data != fresh.data) changed->push_back(path);
     node.size = fresh.size;
@@ -144,6 +150,7 @@ absl::Status TreeCache::RefreshData(ZnodeReader& r, const std::string& path,
     return absl::OkStatus();
   }
   if (rc != ZOK) return ZookeeperError(rc, "get", path);
+  if (!KeepsData(path)) fresh.data.clear();
   ZNode& node = nodes_[path];
   if (node.size != fresh.size || node.data != fresh.data) changed->push_back(path);
   node.size = fresh.size;
@@ -200,4 +207,4 @@ void TreeCache::Remove(const std::string& path, std::vector<std::string>* change
   if (k != kids.end() && *k == path.substr(slash + 1)) kids.erase(k);
 }
 
-}  // namespace promconf
+}  // namespace promconf::zk

@@ -17,7 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
-namespace promconf {
+namespace promconf::zk {
 
 struct ZNode {
   std::string data;                   // empty when larger than the read buffer (see size)
@@ -47,8 +47,10 @@ absl::Status ZookeeperError(int rc, absl::string_view op, absl::string_view path
 
 class TreeCache {
  public:
-  // max_depth < 0: the whole subtree.
-  TreeCache(std::string root, int max_depth);
+  // max_depth < 0: the whole subtree. `fragments_only`: the data of a znode
+  // whose path below the root is not a fragment's name (informers/document.h)
+  // is dropped as soon as it is read, never held (its size is kept).
+  TreeCache(std::string root, int max_depth, bool fragments_only = false);
 
   const std::string& root() const { return root_; }
   // `path` is the root or below it.
@@ -69,6 +71,7 @@ class TreeCache {
  private:
   std::string ChildPath(const std::string& parent, const std::string& name) const;
   int Depth(absl::string_view path) const;
+  bool KeepsData(const std::string& path) const;
   absl::Status LoadNode(ZnodeReader& r, const std::string& path, int depth,
                         std::vector<std::string>* changed);
   absl::Status RefreshData(ZnodeReader& r, const std::string& path,
@@ -79,7 +82,8 @@ class TreeCache {
 
   const std::string root_;
   const int max_depth_;
+  const bool fragments_only_;
   std::map<std::string, ZNode> nodes_;
 };
 
-}  // namespace promconf
+}  // namespace promconf::zk

@@ -19,9 +19,10 @@
 #include "absl/time/clock.h"
 #include "informers/zookeeper/serverset.h"
 #include "informers/zookeeper/tree_cache.h"
+#include "util/dropped.h"
 #include "util/log.h"
 
-namespace promconf {
+namespace promconf::zk {
 namespace {
 
 // The client library's own log lines (connection attempts, ...): debug
@@ -55,7 +56,7 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
         hosts_(absl::StrJoin(config_.servers, ",")),
         tick_(std::clamp(config_.session_timeout / 3, absl::Milliseconds(100), absl::Seconds(5))) {
     for (const std::string& path : config_.paths)
-      trees_.push_back({TreeCache(path, -1), nullptr, ""});
+      trees_.push_back({TreeCache(path, -1, /*fragments_only=*/true), nullptr, ""});
     for (const ServersetConfig& set : config_.serversets) {
       trees_.push_back({TreeCache(set.path, 1), &set, ""});
     }
@@ -263,6 +264,7 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
       if (t.serverset != nullptr) continue;
       for (const auto& [path, node] : t.cache.nodes()) {
         if (path == t.cache.root() || node.size <= 0) continue;
+        if (!IsFragmentZnode(t, path)) continue;
         Document doc = FragmentDocument(t, path, node);
         fragments.try_emplace(doc.name, std::move(doc));  // first path wins a name
       }
@@ -314,8 +316,22 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
     return doc;
   }
 
+  // A znode whose name is not a fragment's: its data was dropped by the
+  // tree cache; counted here, never reported.
+  bool IsFragmentZnode(const WatchedTree& t, const std::string& path) const {
+    if (IsFragmentName(t.cache.Relative(path))) return true;
+    LOG_DEBUG("zookeeper: not a fragment name; dropped",
+              {{"source", context_.name}, {"path", path}});
+    CountDropped(kDroppedNonFragmentDocuments);
+    return false;
+  }
+
   // The document `name` is now whatever the first path holding it says.
   void ReportFragment(const std::string& name) {
+    if (!IsFragmentName(name)) {
+      CountDropped(kDroppedNonFragmentDocuments);
+      return;
+    }
     for (const WatchedTree& t : trees_) {
       if (t.serverset != nullptr) continue;
       const std::string path =
@@ -345,6 +361,7 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
     if (skipped > 0) {
       LOG_WARN("zookeeper: serverset members skipped (data does not parse)",
                {{"source", context_.name}, {"path", t.serverset->path}, {"skipped", skipped}});
+      CountDropped(kDroppedMembers, skipped);
     }
     return doc;
   }
@@ -395,4 +412,4 @@ absl::StatusOr<std::unique_ptr<Source>> NewZookeeperSource(const SourceContext& 
   return std::make_unique<ZookeeperSource>(context, config);
 }
 
-}  // namespace promconf
+}  // namespace promconf::zk

@@ -40,7 +40,7 @@
 #include "informers/source.h"
 #include "informers/source_config.h"
 
-namespace promconf {
+namespace promconf::zk {
 
 absl::StatusOr<std::unique_ptr<Source>> NewZookeeperSource(const SourceContext& context,
                                                            const ZookeeperSourceConfig& config);
@@ -57,4 +57,4 @@ class ZookeeperSourceTestHooks {
   virtual int SessionsForTesting() const = 0;
 };
 
-}  // namespace promconf
+}  // namespace promconf::zk

@@ -25,6 +25,7 @@ class ChildProcess {
   ChildProcess& operator=(const ChildProcess&) = delete;
 
   bool started() const { return pgid_ > 0; }
+  pid_t pid() const { return pid_; }  // -1 once reaped
   void Signal(int sig) const;
   // Waits up to `timeout`; the exit code (128+signal when killed by one), or
   // -1 on timeout (the child is then killed).

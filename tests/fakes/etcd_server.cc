@@ -21,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "informers/etcd/etcd_protocol.h"
 #include "tests/fakes/child_process.h"  // PickFreeLoopbackPort
+#include "util/json.h"
 #include "util/status_macros.h"
 
 namespace promconf {
@@ -212,10 +213,10 @@ absl::StatusOr<HttpResponse> EtcdServer::Call(const std::string& path, const std
       HttpRequest auth;
       auth.method = "POST";
       auth.url = endpoint() + "/v3/auth/authenticate";
-      auth.body = EtcdAuthRequestBody(user_, password_);
+      auth.body = etcd::EtcdAuthRequestBody(user_, password_);
       ASSIGN_OR_RETURN(HttpResponse a, client_->Do(auth));
       if (a.status != 200) return absl::UnavailableError("authenticate: " + a.body);
-      ASSIGN_OR_RETURN(token_, ParseEtcdAuthResponse(a.body));
+      ASSIGN_OR_RETURN(token_, etcd::ParseEtcdAuthResponse(a.body));
     }
     HttpRequest req;
     req.method = "POST";
@@ -238,14 +239,14 @@ absl::StatusOr<HttpResponse> EtcdServer::Call(const std::string& path, const std
 
 absl::Status EtcdServer::Put(const std::string& key, const std::string& value) {
   absl::MutexLock lock(&mu_);
-  return Call("/v3/kv/put", absl::StrCat("{\"key\":", JsonQuote(EtcdBase64Encode(key)),
-                                         ",\"value\":", JsonQuote(EtcdBase64Encode(value)), "}"))
+  return Call("/v3/kv/put", absl::StrCat("{\"key\":", JsonString(etcd::EtcdBase64Encode(key)),
+                                         ",\"value\":", JsonString(etcd::EtcdBase64Encode(value)), "}"))
       .status();
 }
 
 absl::Status EtcdServer::Delete(const std::string& key) {
   absl::MutexLock lock(&mu_);
-  return Call("/v3/kv/deleterange", absl::StrCat("{\"key\":", JsonQuote(EtcdBase64Encode(key)), "}"))
+  return Call("/v3/kv/deleterange", absl::StrCat("{\"key\":", JsonString(etcd::EtcdBase64Encode(key)), "}"))
       .status();
 }
 
@@ -257,8 +258,8 @@ absl::Status EtcdServer::Compact(int64_t revision) {
 
 absl::StatusOr<int64_t> EtcdServer::Revision() {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(HttpResponse resp, Call("/v3/kv/range", EtcdRangeRequestBody("\x01", "", 1, 0)));
-  ASSIGN_OR_RETURN(EtcdRangeResponse r, ParseEtcdRangeResponse(resp.body));
+  ASSIGN_OR_RETURN(HttpResponse resp, Call("/v3/kv/range", etcd::EtcdRangeRequestBody("\x01", "", 1, 0)));
+  ASSIGN_OR_RETURN(etcd::EtcdRangeResponse r, etcd::ParseEtcdRangeResponse(resp.body));
   return r.header_revision;
 }
 
@@ -266,8 +267,8 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> EtcdServer::Lis
     const std::string& prefix) {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(HttpResponse resp,
-                   Call("/v3/kv/range", EtcdRangeRequestBody(prefix, EtcdPrefixRangeEnd(prefix), 0, 0)));
-  ASSIGN_OR_RETURN(EtcdRangeResponse r, ParseEtcdRangeResponse(resp.body));
+                   Call("/v3/kv/range", etcd::EtcdRangeRequestBody(prefix, etcd::EtcdPrefixRangeEnd(prefix), 0, 0)));
+  ASSIGN_OR_RETURN(etcd::EtcdRangeResponse r, etcd::ParseEtcdRangeResponse(resp.body));
   std::vector<std::pair<std::string, std::string>> out;
   for (auto& kv : r.kvs) out.emplace_back(kv.key, kv.value);
   return out;

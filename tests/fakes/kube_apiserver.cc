@@ -393,6 +393,7 @@ struct FakeKubeApiServer::State {
   int64_t drop_generation ABSL_GUARDED_BY(mu) = 0;
   int64_t stall_generation ABSL_GUARDED_BY(mu) = 0;
   std::vector<std::string> request_log ABSL_GUARDED_BY(mu);
+  std::vector<FakeKubeApiServer::WriteRecord> write_log ABSL_GUARDED_BY(mu);
   std::mt19937_64 rng ABSL_GUARDED_BY(mu){std::random_device{}()};
 
   // --- writes ----------------------------------------------------------------
@@ -408,6 +409,30 @@ struct FakeKubeApiServer::State {
       history_floor = history.front().rv;
       history.pop_front();
     }
+  }
+
+  void LogWriteLocked(const HttpTestRequest& req, const ObjKey& key, const std::string& json)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    FakeKubeApiServer::WriteRecord w;
+    w.at = absl::Now();
+    w.method = req.method;
+    w.resource = std::get<0>(key);
+    w.ns = std::get<1>(key);
+    w.name = std::get<2>(key);
+    w.who = std::string(req.Header("user-agent"));
+    w.resource_version = rv;
+    if (w.resource == "leases" && !json.empty()) {
+      Document d;
+      d.Parse(json.data(), json.size());
+      if (!d.HasParseError() && d.IsObject() && d.HasMember("spec") && d["spec"].IsObject()) {
+        w.lease_holder = GetString(d["spec"], "holderIdentity");
+        auto ld = d["spec"].FindMember("leaseDurationSeconds");
+        if (ld != d["spec"].MemberEnd() && ld->value.IsInt64()) {
+          w.lease_duration_seconds = ld->value.GetInt64();
+        }
+      }
+    }
+    write_log.push_back(std::move(w));
   }
 
   // Stores obj (metadata already complete except resourceVersion) under key,
@@ -894,6 +919,7 @@ void FakeKubeApiServer::State::HandleResource(const HttpTestRequest& req,
         EnsureObject(obj, "metadata", a).RemoveMember("resourceVersion");
         code = 201;
         body = CommitLocked(new_key, obj);
+        LogWriteLocked(req, new_key, body);
       }
     }
     SendJson(resp, code, body);
@@ -960,7 +986,9 @@ void FakeKubeApiServer::State::HandleResource(const HttpTestRequest& req,
           }
           CarryOver(info, rr.ns, rr.name, old, obj);
           code = 200;
+          const int64_t before = rv;
           body = CommitLocked(key, obj);
+          if (rv != before) LogWriteLocked(req, key, body);
         }
       }
     }
@@ -1001,6 +1029,7 @@ void FakeKubeApiServer::State::HandleResource(const HttpTestRequest& req,
         } else {
           std::string uid = GetString(old["metadata"], "uid");
           DeleteLocked(key);
+          LogWriteLocked(req, key, "");
           code = 200;
           Document d;
           d.Parse(StatusJson(200, "", "", rr.name, info.resource).c_str());
@@ -1552,6 +1581,11 @@ absl::Status FakeKubeApiServer::Restart() {
     absl::SleepFor(absl::Milliseconds(100));
   }
   return s;
+}
+
+std::vector<FakeKubeApiServer::WriteRecord> FakeKubeApiServer::WriteLog() const {
+  absl::MutexLock l(&state_->mu);
+  return state_->write_log;
 }
 
 std::vector<std::string> FakeKubeApiServer::RequestLog() const {

@@ -89,6 +89,21 @@ class FakeKubeApiServer {
   // Requests seen so far, "METHOD /path?query" (tests assert on watch params).
   std::vector<std::string> RequestLog() const;
 
+  // Every write through the API that changed the store (create, update,
+  // patch, delete), in commit order: who wrote what, when. `who` is the
+  // request's User-Agent (promconf sends its leader-election identity there).
+  // For Leases, the holder and duration the write left.
+  struct WriteRecord {
+    absl::Time at;
+    std::string method;  // POST|PUT|PATCH|DELETE
+    std::string resource, ns, name;
+    std::string who;
+    int64_t resource_version = 0;
+    std::string lease_holder;
+    int64_t lease_duration_seconds = 0;
+  };
+  std::vector<WriteRecord> WriteLog() const;
+
  private:
   FakeKubeApiServer() = default;
   struct State;

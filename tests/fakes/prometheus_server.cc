@@ -112,26 +112,41 @@ absl::StatusOr<std::unique_ptr<PrometheusServer>> PrometheusServer::Start(Option
     return st;
   }
 
-  const absl::Time deadline = absl::Now() + options.ready_timeout;
+  st = s->WaitReadyLocked(options.ready_timeout);
+  if (!st.ok()) return st;
+  s->options_ = std::move(options);
+  return s;
+}
+
+absl::Status PrometheusServer::WaitReadyLocked(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
   while (true) {
-    if (s->ExitedLocked()) {
+    if (ExitedLocked()) {
       return absl::InternalError(
-          absl::StrCat("prometheus exited before becoming ready; log:\n", Tail(s->Log(), 4000)));
+          absl::StrCat("prometheus exited before becoming ready; log:\n", Tail(Log(), 4000)));
     }
     HttpRequest req;
-    req.url = s->url() + "/-/ready";
+    req.url = url() + "/-/ready";
     req.timeout = absl::Seconds(2);
     req.connect_timeout = absl::Seconds(1);
-    absl::StatusOr<HttpResponse> r = s->http_.Do(req);
-    if (r.ok() && r->status == 200) break;
+    absl::StatusOr<HttpResponse> r = http_.Do(req);
+    if (r.ok() && r->status == 200) return absl::OkStatus();
     if (absl::Now() > deadline) {
       return absl::DeadlineExceededError(
-          absl::StrCat("prometheus not ready after ", absl::FormatDuration(options.ready_timeout),
-                       "; log:\n", Tail(s->Log(), 4000)));
+          absl::StrCat("prometheus not ready after ", absl::FormatDuration(timeout),
+                       "; log:\n", Tail(Log(), 4000)));
     }
     absl::SleepFor(absl::Milliseconds(100));
   }
-  return s;
+}
+
+absl::Status PrometheusServer::Restart() {
+  absl::Status st = Stop();
+  if (!st.ok()) return st;
+  absl::MutexLock lock(&mu_);
+  st = Launch(options_);
+  if (!st.ok()) return st;
+  return WaitReadyLocked(options_.ready_timeout);
 }
 
 absl::Status PrometheusServer::Launch(const Options& options) {

@@ -98,6 +98,9 @@ class PrometheusServer {
 
   // SIGTERM, wait up to 10 s, then SIGKILL. Idempotent.
   absl::Status Stop();
+  // Stop(), then start again on the same port and dir with the same options
+  // (the TSDB and files stay); returns once /-/ready answers 200.
+  absl::Status Restart();
   // Sends a signal (e.g. SIGHUP: Prometheus' other reload path).
   absl::Status Signal(int sig);
 
@@ -107,11 +110,13 @@ class PrometheusServer {
  private:
   PrometheusServer() = default;
   absl::Status Launch(const Options& options) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WaitReadyLocked(absl::Duration timeout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool ExitedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::string dir_;
   int port_ = 0;
   bool keep_dir_ = false;
+  Options options_;  // what Restart() launches with
 
   mutable absl::Mutex mu_;
   pid_t pid_ ABSL_GUARDED_BY(mu_) = -1;

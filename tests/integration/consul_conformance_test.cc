@@ -28,8 +28,8 @@ class ConsulHarness : public SourceHarness {
   absl::Status SetUp() override { return StartServer(0); }
   void TearDown() override { server_.reset(); }
 
-  static ConsulSourceTuning Tuning() {
-    ConsulSourceTuning t;
+  static consul::ConsulSourceTuning Tuning() {
+    consul::ConsulSourceTuning t;
     t.wait = absl::Seconds(1);
     t.request_margin = absl::Seconds(1);
     t.min_request_interval = absl::Milliseconds(20);
@@ -43,7 +43,7 @@ class ConsulHarness : public SourceHarness {
     ConsulSourceConfig config;
     config.address = server_->address();
     config.kv_prefix = kPrefix;
-    return NewConsulSource(context, config, Tuning());
+    return consul::NewConsulSource(context, config, Tuning());
   }
 
   absl::Status Put(const std::string& name, const std::string& data) override {

@@ -53,8 +53,8 @@ class ConsulSourceTest : public testing::Test {
     config_.address = server_->address();
   }
 
-  static ConsulSourceTuning Tuning() {
-    ConsulSourceTuning t;
+  static consul::ConsulSourceTuning Tuning() {
+    consul::ConsulSourceTuning t;
     t.wait = absl::Seconds(1);
     t.request_margin = absl::Seconds(1);
     t.min_request_interval = absl::Milliseconds(20);
@@ -69,7 +69,7 @@ class ConsulSourceTest : public testing::Test {
     SourceContext context;
     context.name = "consul";
     context.max_document_bytes = max_document_bytes;
-    auto source = NewConsulSource(context, config_, Tuning());
+    auto source = consul::NewConsulSource(context, config_, Tuning());
     ASSERT_TRUE(source.ok()) << source.status();
     source_ = std::move(*source);
     ASSERT_TRUE(source_->Start(&recorder_).ok());
@@ -225,7 +225,7 @@ TEST_F(ConsulSourceTest, UnreadableTokenFileIsAStartError) {
   config_.token_file = "/nonexistent/token";
   SourceContext context;
   context.name = "consul";
-  auto source = NewConsulSource(context, config_, Tuning());
+  auto source = consul::NewConsulSource(context, config_, Tuning());
   ASSERT_TRUE(source.ok());
   absl::Status s = (*source)->Start(&recorder_);
   EXPECT_FALSE(s.ok());

@@ -44,8 +44,8 @@ class EtcdHarness : public SourceHarness {
     server_.reset();
   }
 
-  static EtcdSourceTuning Tuning() {
-    EtcdSourceTuning t;
+  static etcd::EtcdSourceTuning Tuning() {
+    etcd::EtcdSourceTuning t;
     t.idle_timeout = absl::Seconds(2);
     t.initial_backoff = absl::Milliseconds(100);
     t.max_backoff = absl::Seconds(1);
@@ -59,8 +59,8 @@ class EtcdHarness : public SourceHarness {
     EtcdSourceConfig config;
     config.endpoints = {server_->endpoint()};
     config.prefix = kPrefix;
-    auto source = NewEtcdSource(context, config, Tuning());
-    if (source.ok()) hooks_ = dynamic_cast<EtcdSourceTestHooks*>(source->get());
+    auto source = etcd::NewEtcdSource(context, config, Tuning());
+    if (source.ok()) hooks_ = dynamic_cast<etcd::EtcdSourceTestHooks*>(source->get());
     return source;
   }
 
@@ -112,7 +112,7 @@ class EtcdHarness : public SourceHarness {
 
  private:
   std::unique_ptr<EtcdServer> server_;
-  EtcdSourceTestHooks* hooks_ = nullptr;
+  etcd::EtcdSourceTestHooks* hooks_ = nullptr;
   std::thread resumer_;
 };
 

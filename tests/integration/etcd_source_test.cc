@@ -52,8 +52,8 @@ class OriginRecorder : public RecordingCallbacks {
   std::map<std::string, std::string> origins_ ABSL_GUARDED_BY(mu_);
 };
 
-EtcdSourceTuning FastTuning() {
-  EtcdSourceTuning t;
+etcd::EtcdSourceTuning FastTuning() {
+  etcd::EtcdSourceTuning t;
   t.idle_timeout = absl::Seconds(3);
   t.initial_backoff = absl::Milliseconds(100);
   t.max_backoff = absl::Seconds(1);
@@ -83,13 +83,13 @@ class EtcdSourceTest : public testing::Test {
     std::filesystem::remove_all(dir_, ec);
   }
 
-  void StartSource(EtcdSourceConfig config, EtcdSourceTuning tuning = FastTuning()) {
+  void StartSource(EtcdSourceConfig config, etcd::EtcdSourceTuning tuning = FastTuning()) {
     SourceContext context;
     context.name = "kv";
-    auto source = NewEtcdSource(context, config, tuning);
+    auto source = etcd::NewEtcdSource(context, config, tuning);
     ASSERT_TRUE(source.ok()) << source.status();
     source_ = std::move(*source);
-    hooks_ = dynamic_cast<EtcdSourceTestHooks*>(source_.get());
+    hooks_ = dynamic_cast<etcd::EtcdSourceTestHooks*>(source_.get());
     ASSERT_NE(hooks_, nullptr);
     ASSERT_TRUE(source_->Start(&callbacks_).ok());
   }
@@ -131,7 +131,7 @@ class EtcdSourceTest : public testing::Test {
   std::string dir_;
   std::unique_ptr<EtcdServer> server_;
   std::unique_ptr<Source> source_;
-  EtcdSourceTestHooks* hooks_ = nullptr;
+  etcd::EtcdSourceTestHooks* hooks_ = nullptr;
   OriginRecorder callbacks_;
 };
 
@@ -362,15 +362,15 @@ TEST_F(EtcdSourceTest, FactoryRejectsUnusableConfig) {
   context.name = "kv";
   EtcdSourceConfig config;
   config.endpoints = {};
-  EXPECT_FALSE(NewEtcdSource(context, config).ok());
+  EXPECT_FALSE(etcd::NewEtcdSource(context, config).ok());
   config.endpoints = {"127.0.0.1:2379"};
-  EXPECT_FALSE(NewEtcdSource(context, config).ok()) << "scheme required";
+  EXPECT_FALSE(etcd::NewEtcdSource(context, config).ok()) << "scheme required";
   config.endpoints = {"http://127.0.0.1:2379"};
   config.tls.ca_file = "/nonexistent/ca.crt";
-  EXPECT_FALSE(NewEtcdSource(context, config).ok());
+  EXPECT_FALSE(etcd::NewEtcdSource(context, config).ok());
   config.tls.ca_file = "";
   config.username = "root";
-  EXPECT_FALSE(NewEtcdSource(context, config).ok()) << "username without password_file";
+  EXPECT_FALSE(etcd::NewEtcdSource(context, config).ok()) << "username without password_file";
 }
 
 }  // namespace

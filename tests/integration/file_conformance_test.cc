@@ -38,7 +38,7 @@ class FileHarness : public SourceHarness {
   absl::StatusOr<std::unique_ptr<Source>> NewSource(const SourceContext& context) override {
     FileSourceConfig config;
     config.paths = {dir_};
-    return NewFileSource(context, config);
+    return file::NewFileSource(context, config);
   }
 
   // Atomically, as every sane writer does: the source never sees half a file.

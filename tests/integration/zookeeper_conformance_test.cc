@@ -46,8 +46,8 @@ class ZookeeperHarness : public SourceHarness {
     config.servers = {server_->address()};
     config.session_timeout = kSessionTimeout;
     config.paths = {kRoot};
-    auto source = NewZookeeperSource(context, config);
-    if (source.ok()) hooks_ = dynamic_cast<ZookeeperSourceTestHooks*>(source->get());
+    auto source = zk::NewZookeeperSource(context, config);
+    if (source.ok()) hooks_ = dynamic_cast<zk::ZookeeperSourceTestHooks*>(source->get());
     return source;
   }
 
@@ -82,7 +82,7 @@ class ZookeeperHarness : public SourceHarness {
 
  private:
   std::unique_ptr<ZookeeperServer> server_;
-  ZookeeperSourceTestHooks* hooks_ = nullptr;
+  zk::ZookeeperSourceTestHooks* hooks_ = nullptr;
   std::thread resumer_;
 };
 

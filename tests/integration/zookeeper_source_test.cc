@@ -46,10 +46,10 @@ class ZookeeperSourceTest : public testing::Test {
     SourceContext context;
     context.name = "zk";
     context.max_document_bytes = max_document_bytes;
-    auto source = NewZookeeperSource(context, config_);
+    auto source = zk::NewZookeeperSource(context, config_);
     ASSERT_TRUE(source.ok()) << source.status();
     source_ = std::move(*source);
-    hooks_ = dynamic_cast<ZookeeperSourceTestHooks*>(source_.get());
+    hooks_ = dynamic_cast<zk::ZookeeperSourceTestHooks*>(source_.get());
     ASSERT_NE(hooks_, nullptr);
     ASSERT_TRUE(source_->Start(&recorder_).ok());
     ASSERT_TRUE(recorder_.WaitForSnapshots(1, kWait)) << recorder_.last_error();
@@ -68,7 +68,7 @@ class ZookeeperSourceTest : public testing::Test {
   ZookeeperSourceConfig config_;
   DocumentRecorder recorder_;
   std::unique_ptr<Source> source_;
-  ZookeeperSourceTestHooks* hooks_ = nullptr;
+  zk::ZookeeperSourceTestHooks* hooks_ = nullptr;
 };
 
 TEST_F(ZookeeperSourceTest, NestedZnodesAreDocumentsAndFoldersAreNot) {
@@ -261,7 +261,7 @@ TEST(ZookeeperSourceUnreachableTest, ReportsAnErrorWhenNoServerAnswers) {
   config.paths = {"/promconf"};
   SourceContext context;
   context.name = "zk";
-  auto source = NewZookeeperSource(context, config);
+  auto source = zk::NewZookeeperSource(context, config);
   ASSERT_TRUE(source.ok());
   RecordingCallbacks callbacks;
   ASSERT_TRUE((*source)->Start(&callbacks).ok());

@@ -12,7 +12,7 @@ namespace {
 using ::testing::HasSubstr;
 
 TEST(ConsulIndexTest, FollowsTheHeaderResetsWhenItGoesBackwardsNeverZero) {
-  ConsulIndex index;
+  consul::ConsulIndex index;
   EXPECT_EQ(index.next(), 0u);  // the first request answers at once
   EXPECT_FALSE(index.Observe("42"));
   EXPECT_EQ(index.next(), 42u);
@@ -23,7 +23,7 @@ TEST(ConsulIndexTest, FollowsTheHeaderResetsWhenItGoesBackwardsNeverZero) {
   EXPECT_FALSE(index.Observe("7"));
   EXPECT_EQ(index.next(), 7u);
   // No header, garbage or 0: 1, so the loop blocks instead of spinning.
-  ConsulIndex bad;
+  consul::ConsulIndex bad;
   EXPECT_FALSE(bad.Observe(""));
   EXPECT_EQ(bad.next(), 1u);
   EXPECT_FALSE(bad.Observe("0"));
@@ -33,13 +33,13 @@ TEST(ConsulIndexTest, FollowsTheHeaderResetsWhenItGoesBackwardsNeverZero) {
 }
 
 TEST(ConsulQueryTest, IndexAndWaitOnlyWhenBlocking) {
-  EXPECT_EQ(ConsulQuery({{"recurse", "true"}, {"dc", ""}}, 0, absl::Minutes(5)), "?recurse=true");
-  EXPECT_EQ(ConsulQuery({{"passing", "true"}, {"tag", "a b"}, {"tag", "c"}}, 17, absl::Seconds(2)),
+  EXPECT_EQ(consul::ConsulQuery({{"recurse", "true"}, {"dc", ""}}, 0, absl::Minutes(5)), "?recurse=true");
+  EXPECT_EQ(consul::ConsulQuery({{"passing", "true"}, {"tag", "a b"}, {"tag", "c"}}, 17, absl::Seconds(2)),
             "?passing=true&tag=a%20b&tag=c&index=17&wait=2000ms");
 }
 
 TEST(ConsulKvTest, DecodesBase64AndNullValues) {
-  auto kvs = ParseConsulKvList(
+  auto kvs = consul::ParseConsulKvList(
       R"([{"Key":"p/a","Value":"aGVsbG8=","ModifyIndex":12},{"Key":"p/dir/","Value":null,"ModifyIndex":3}])",
       1 << 20);
   ASSERT_TRUE(kvs.ok()) << kvs.status();
@@ -52,22 +52,22 @@ TEST(ConsulKvTest, DecodesBase64AndNullValues) {
 }
 
 TEST(ConsulKvTest, OversizedValuesKeepOnlyTheirSize) {
-  auto kvs = ParseConsulKvList(R"([{"Key":"p/a","Value":"aGVsbG8="}])", 3);
+  auto kvs = consul::ParseConsulKvList(R"([{"Key":"p/a","Value":"aGVsbG8="}])", 3);
   ASSERT_TRUE(kvs.ok());
   EXPECT_EQ((*kvs)[0].size, 5u);
   EXPECT_EQ((*kvs)[0].value, "");
 }
 
 TEST(ConsulKvTest, BadBodiesAreErrorsNamingTheKey) {
-  EXPECT_FALSE(ParseConsulKvList("{", 10).ok());
-  EXPECT_FALSE(ParseConsulKvList("{}", 10).ok());
-  auto bad = ParseConsulKvList(R"([{"Key":"p/x","Value":"!!!"}])", 10);
+  EXPECT_FALSE(consul::ParseConsulKvList("{", 10).ok());
+  EXPECT_FALSE(consul::ParseConsulKvList("{}", 10).ok());
+  auto bad = consul::ParseConsulKvList(R"([{"Key":"p/x","Value":"!!!"}])", 10);
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("p/x"));
 }
 
 TEST(ConsulHealthTest, AggregatesChecksAndBuildsConsulSdLabels) {
-  auto entries = ParseConsulHealth(R"([
+  auto entries = consul::ParseConsulHealth(R"([
     {"Node":{"Node":"n2","Address":"10.0.0.2","Datacenter":"dc1","TaggedAddresses":{"lan":"10.0.0.2"},"Meta":{"rack-id":"r2"}},
      "Service":{"ID":"api-2","Service":"api","Tags":[],"Address":"","Port":80,"Meta":{}},
      "Checks":[{"Status":"passing"},{"Status":"warning"}]},
@@ -78,7 +78,7 @@ TEST(ConsulHealthTest, AggregatesChecksAndBuildsConsulSdLabels) {
   ASSERT_EQ(entries->size(), 2u);
   EXPECT_EQ((*entries)[0].health, "warning");
   EXPECT_EQ((*entries)[1].health, "maintenance");
-  const std::string json = ConsulTargetGroups(*entries, "dc1");
+  const std::string json = consul::ConsulTargetGroups(*entries, "dc1");
   // Sorted by node: n1 first; IPv6 node address in brackets.
   EXPECT_EQ(json.find("[fe80::1]:81") < json.find("10.0.0.2:80"), true) << json;
   EXPECT_THAT(json, HasSubstr(R"("__meta_consul_tags":",a,b,")"));
@@ -90,11 +90,11 @@ TEST(ConsulHealthTest, AggregatesChecksAndBuildsConsulSdLabels) {
 }
 
 TEST(ConsulHealthTest, EmptyAndBadBodies) {
-  auto none = ParseConsulHealth("[]");
+  auto none = consul::ParseConsulHealth("[]");
   ASSERT_TRUE(none.ok());
-  EXPECT_EQ(ConsulTargetGroups(*none, "dc1"), "[]");
-  EXPECT_FALSE(ParseConsulHealth(R"([{"Node":{}}])").ok());
-  EXPECT_FALSE(ParseConsulHealth("nope").ok());
+  EXPECT_EQ(consul::ConsulTargetGroups(*none, "dc1"), "[]");
+  EXPECT_FALSE(consul::ParseConsulHealth(R"([{"Node":{}}])").ok());
+  EXPECT_FALSE(consul::ParseConsulHealth("nope").ok());
 }
 
 }  // namespace

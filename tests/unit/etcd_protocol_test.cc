@@ -10,49 +10,49 @@ namespace promconf {
 namespace {
 
 TEST(EtcdPrefixRangeEnd, IncrementsLastByte) {
-  EXPECT_EQ(EtcdPrefixRangeEnd("/promconf/"), "/promconf0");
-  EXPECT_EQ(EtcdPrefixRangeEnd("a"), "b");
+  EXPECT_EQ(etcd::EtcdPrefixRangeEnd("/promconf/"), "/promconf0");
+  EXPECT_EQ(etcd::EtcdPrefixRangeEnd("a"), "b");
 }
 
 TEST(EtcdPrefixRangeEnd, DropsTrailing0xffBytes) {
-  EXPECT_EQ(EtcdPrefixRangeEnd(std::string("a\xff\xff", 3)), "b");
-  EXPECT_EQ(EtcdPrefixRangeEnd(std::string("a\xfe\xff", 3)), std::string("a\xff", 2));
+  EXPECT_EQ(etcd::EtcdPrefixRangeEnd(std::string("a\xff\xff", 3)), "b");
+  EXPECT_EQ(etcd::EtcdPrefixRangeEnd(std::string("a\xfe\xff", 3)), std::string("a\xff", 2));
 }
 
 TEST(EtcdPrefixRangeEnd, EmptyOrAll0xffMeansEverything) {
-  EXPECT_EQ(EtcdPrefixRangeEnd(""), std::string(1, '\0'));
-  EXPECT_EQ(EtcdPrefixRangeEnd(std::string("\xff\xff", 2)), std::string(1, '\0'));
+  EXPECT_EQ(etcd::EtcdPrefixRangeEnd(""), std::string(1, '\0'));
+  EXPECT_EQ(etcd::EtcdPrefixRangeEnd(std::string("\xff\xff", 2)), std::string(1, '\0'));
 }
 
 TEST(EtcdBase64, RoundTripsBinary) {
   const std::string raw("a\0b\xff/x", 6);
-  EXPECT_EQ(EtcdBase64Encode("/p/a"), "L3AvYQ==");
-  auto back = EtcdBase64Decode(EtcdBase64Encode(raw));
+  EXPECT_EQ(etcd::EtcdBase64Encode("/p/a"), "L3AvYQ==");
+  auto back = etcd::EtcdBase64Decode(etcd::EtcdBase64Encode(raw));
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(*back, raw);
-  EXPECT_FALSE(EtcdBase64Decode("not base64!").ok());
+  EXPECT_FALSE(etcd::EtcdBase64Decode("not base64!").ok());
 }
 
 TEST(EtcdRequests, RangeBodyPinsRevisionOnlyWhenSet) {
-  EXPECT_EQ(EtcdRangeRequestBody("/p/", "/p0", 500, 0),
+  EXPECT_EQ(etcd::EtcdRangeRequestBody("/p/", "/p0", 500, 0),
             R"({"key":"L3Av","range_end":"L3Aw","limit":500})");
-  EXPECT_EQ(EtcdRangeRequestBody(std::string("/p/a\0", 5), "/p0", 2, 42),
+  EXPECT_EQ(etcd::EtcdRangeRequestBody(std::string("/p/a\0", 5), "/p0", 2, 42),
             R"({"key":"L3AvYQA=","range_end":"L3Aw","limit":2,"revision":42})");
 }
 
 TEST(EtcdRequests, WatchBodyAsksForProgressAndStartsAtRevision) {
-  EXPECT_EQ(EtcdWatchRequestBody("/p/", "/p0", 8),
+  EXPECT_EQ(etcd::EtcdWatchRequestBody("/p/", "/p0", 8),
             R"({"create_request":{"key":"L3Av","range_end":"L3Aw","start_revision":8,)"
             R"("progress_notify":true,"prev_kv":false}})");
 }
 
 TEST(EtcdRequests, AuthBodyEscapes) {
-  EXPECT_EQ(EtcdAuthRequestBody("root", "p\"w\\\n"),
+  EXPECT_EQ(etcd::EtcdAuthRequestBody("root", "p\"w\\\n"),
             R"({"name":"root","password":"p\"w\\\n"})");
 }
 
 TEST(ParseEtcdRangeResponse, ReadsKvsRevisionAndMore) {
-  auto r = ParseEtcdRangeResponse(
+  auto r = etcd::ParseEtcdRangeResponse(
       R"({"header":{"cluster_id":"1","revision":"3"},"kvs":[{"key":"L3AvYQ==","create_revision":"2",)"
       R"("mod_revision":"2","version":"1","value":"MQ=="}],"more":true,"count":"2"})");
   ASSERT_TRUE(r.ok()) << r.status();
@@ -65,29 +65,29 @@ TEST(ParseEtcdRangeResponse, ReadsKvsRevisionAndMore) {
 }
 
 TEST(ParseEtcdRangeResponse, EmptyValueAndNoKvs) {
-  auto r = ParseEtcdRangeResponse(R"({"header":{"revision":7}})");
+  auto r = etcd::ParseEtcdRangeResponse(R"({"header":{"revision":7}})");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->header_revision, 7);
   EXPECT_TRUE(r->kvs.empty());
   EXPECT_FALSE(r->more);
-  auto e = ParseEtcdRangeResponse(R"({"header":{"revision":"7"},"kvs":[{"key":"L3AvYQ==","mod_revision":"4"}]})");
+  auto e = etcd::ParseEtcdRangeResponse(R"({"header":{"revision":"7"},"kvs":[{"key":"L3AvYQ==","mod_revision":"4"}]})");
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(e->kvs[0].value, "");
 }
 
 TEST(EtcdErrorStatus, ClassifiesGatewayErrors) {
-  EXPECT_TRUE(absl::IsUnauthenticated(EtcdErrorStatus(
+  EXPECT_TRUE(absl::IsUnauthenticated(etcd::EtcdErrorStatus(
       401, R"({"error":"etcdserver: invalid auth token","message":"etcdserver: invalid auth token","code":16})",
       "range")));
-  EXPECT_TRUE(absl::IsOutOfRange(EtcdErrorStatus(
+  EXPECT_TRUE(absl::IsOutOfRange(etcd::EtcdErrorStatus(
       400, R"({"error":"etcdserver: mvcc: required revision has been compacted","code":11})", "range")));
-  EXPECT_TRUE(absl::IsPermissionDenied(EtcdErrorStatus(
+  EXPECT_TRUE(absl::IsPermissionDenied(etcd::EtcdErrorStatus(
       403, R"({"error":"etcdserver: permission denied","code":7})", "range")));
-  EXPECT_TRUE(absl::IsUnavailable(EtcdErrorStatus(503, "<html>oops</html>", "range")));
+  EXPECT_TRUE(absl::IsUnavailable(etcd::EtcdErrorStatus(503, "<html>oops</html>", "range")));
 }
 
 TEST(ParseEtcdWatchResponse, CreatedAck) {
-  auto w = ParseEtcdWatchResponse(R"({"result":{"header":{"revision":"5","raft_term":"2"},"created":true}})");
+  auto w = etcd::ParseEtcdWatchResponse(R"({"result":{"header":{"revision":"5","raft_term":"2"},"created":true}})");
   ASSERT_TRUE(w.ok());
   EXPECT_TRUE(w->created);
   EXPECT_FALSE(w->IsProgressNotify());
@@ -95,7 +95,7 @@ TEST(ParseEtcdWatchResponse, CreatedAck) {
 }
 
 TEST(ParseEtcdWatchResponse, PutOmitsTypeDeleteSaysSo) {
-  auto w = ParseEtcdWatchResponse(
+  auto w = etcd::ParseEtcdWatchResponse(
       R"({"result":{"header":{"revision":"4"},"events":[{"kv":{"key":"L3AvYQ==","mod_revision":"3","value":"Mg=="}},)"
       R"({"type":"DELETE","kv":{"key":"L3AvYg==","mod_revision":"4"}}]}})");
   ASSERT_TRUE(w.ok()) << w.status();
@@ -109,11 +109,11 @@ TEST(ParseEtcdWatchResponse, PutOmitsTypeDeleteSaysSo) {
 }
 
 TEST(ParseEtcdWatchResponse, ProgressNotifyAndCompaction) {
-  auto p = ParseEtcdWatchResponse(R"({"result":{"header":{"revision":"9"}}})");
+  auto p = etcd::ParseEtcdWatchResponse(R"({"result":{"header":{"revision":"9"}}})");
   ASSERT_TRUE(p.ok());
   EXPECT_TRUE(p->IsProgressNotify());
   EXPECT_EQ(p->header_revision, 9);
-  auto c = ParseEtcdWatchResponse(
+  auto c = etcd::ParseEtcdWatchResponse(
       R"({"result":{"header":{"raft_term":"2"},"canceled":true,"compact_revision":"4"}})");
   ASSERT_TRUE(c.ok());
   EXPECT_TRUE(c->canceled);
@@ -122,13 +122,13 @@ TEST(ParseEtcdWatchResponse, ProgressNotifyAndCompaction) {
 }
 
 TEST(ParseEtcdWatchResponse, StreamErrorObject) {
-  auto e = ParseEtcdWatchResponse(
+  auto e = etcd::ParseEtcdWatchResponse(
       R"({"error":{"grpc_code":16,"http_code":401,"message":"etcdserver: invalid auth token","http_status":"Unauthorized"}})");
   ASSERT_TRUE(e.ok());
   EXPECT_TRUE(e->is_error);
   EXPECT_EQ(e->error.grpc_code, 16);
-  EXPECT_FALSE(ParseEtcdWatchResponse("{\"result\":").ok());
-  EXPECT_FALSE(ParseEtcdWatchResponse("{}").ok());
+  EXPECT_FALSE(etcd::ParseEtcdWatchResponse("{\"result\":").ok());
+  EXPECT_FALSE(etcd::ParseEtcdWatchResponse("{}").ok());
 }
 
 TEST(WatchStreamDecoder, ReassemblesObjectsSplitAnywhere) {
@@ -138,14 +138,14 @@ TEST(WatchStreamDecoder, ReassemblesObjectsSplitAnywhere) {
       "{\"result\":{\"header\":{\"revision\":\"5\"}}}\n";
   // Every split point, and byte-at-a-time.
   for (size_t cut = 0; cut <= stream.size(); ++cut) {
-    WatchStreamDecoder d;
+    etcd::WatchStreamDecoder d;
     std::vector<std::string> out;
     ASSERT_TRUE(d.Feed(absl::string_view(stream).substr(0, cut), &out).ok());
     ASSERT_TRUE(d.Feed(absl::string_view(stream).substr(cut), &out).ok());
     ASSERT_EQ(out.size(), 3u) << "cut at " << cut;
     EXPECT_EQ(d.buffered(), 0u);
   }
-  WatchStreamDecoder d;
+  etcd::WatchStreamDecoder d;
   std::vector<std::string> out;
   for (char c : stream) ASSERT_TRUE(d.Feed(absl::string_view(&c, 1), &out).ok());
   ASSERT_EQ(out.size(), 3u);
@@ -153,7 +153,7 @@ TEST(WatchStreamDecoder, ReassemblesObjectsSplitAnywhere) {
 }
 
 TEST(WatchStreamDecoder, KeepsPartialUntilNewline) {
-  WatchStreamDecoder d;
+  etcd::WatchStreamDecoder d;
   std::vector<std::string> out;
   ASSERT_TRUE(d.Feed("{\"result\":{", &out).ok());
   EXPECT_TRUE(out.empty());
@@ -161,13 +161,13 @@ TEST(WatchStreamDecoder, KeepsPartialUntilNewline) {
 }
 
 TEST(WatchStreamDecoder, BoundsOneObject) {
-  WatchStreamDecoder d(16);
+  etcd::WatchStreamDecoder d(16);
   std::vector<std::string> out;
   EXPECT_TRUE(absl::IsResourceExhausted(d.Feed(std::string(17, 'x'), &out)));
 }
 
 TEST(EtcdRevisionTracker, ResumesAfterAppliedNotAfterCreatedHeader) {
-  EtcdRevisionTracker t;
+  etcd::EtcdRevisionTracker t;
   t.ObserveSnapshot(10);
   EXPECT_EQ(t.WatchStartRevision(), 11);
   // The created ack carries the store's current revision while older events
@@ -184,7 +184,7 @@ TEST(EtcdRevisionTracker, ResumesAfterAppliedNotAfterCreatedHeader) {
 }
 
 TEST(EtcdRevisionTracker, DetectsServerGoingBackInTime) {
-  EtcdRevisionTracker t;
+  etcd::EtcdRevisionTracker t;
   t.ObserveSnapshot(50);
   EXPECT_FALSE(t.IsRegression(50));
   EXPECT_FALSE(t.IsRegression(0)) << "headers without a revision (compaction cancel) are not regressions";

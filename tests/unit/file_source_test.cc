@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <atomic>
 #include <map>
 #include <string>
 #include <vector>
@@ -16,9 +17,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "informers/document_store.h"
 #include "tests/conformance/source_conformance.h"
 #include "tests/fakes/fake_clock.h"
+#include "util/dropped.h"
 
 namespace promconf {
 namespace {
@@ -103,6 +107,49 @@ void AtomicWrite(const std::string& path, const std::string& data) {
   ASSERT_EQ(rename(tmp.c_str(), path.c_str()), 0) << path;
 }
 
+// Feeds a real DocumentStore, as the controller's SourceSink does.
+class StoreFeeder : public SourceCallbacks {
+ public:
+  StoreFeeder(DocumentStore* store, std::string source) : store_(store), source_(source) {}
+  void OnSnapshot(absl::string_view prefix, std::vector<Document> docs) override {
+    store_->ReplacePrefix(source_, prefix, std::move(docs));
+    synced_.Notify();
+  }
+  void OnUpsert(Document doc) override { store_->Upsert(source_, std::move(doc)); }
+  void OnDelete(absl::string_view name) override { store_->Delete(source_, name); }
+  void OnProgress() override {}
+  void OnError(const absl::Status&) override { errors_.fetch_add(1); }
+  bool WaitForSnapshot(absl::Duration timeout) {
+    return synced_.WaitForNotificationWithTimeout(timeout);
+  }
+  int errors() const { return errors_.load(); }
+
+ private:
+  DocumentStore* const store_;
+  const std::string source_;
+  absl::Notification synced_;
+  std::atomic<int> errors_{0};
+};
+
+// Waits (bounded) until promconf_dropped_total{what} reaches `want`.
+bool WaitForDropped(absl::string_view what, uint64_t want) {
+  const absl::Time deadline = absl::Now() + kWait;
+  while (DroppedCount(what) < want) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
+}
+
+// Document bytes held by the store.
+uint64_t StoredBytes(const DocumentStore& store) {
+  uint64_t bytes = 0;
+  for (const auto& source : store.Snapshot()->sources) {
+    for (const auto& d : source.docs) bytes += d->doc.data.size();
+  }
+  return bytes;
+}
+
 std::string Describe(const State& state) {
   std::string out;
   for (const auto& [k, v] : state) absl::StrAppend(&out, "\n  ", k, "=", v);
@@ -130,7 +177,7 @@ class FileSourceTest : public testing::Test {
     context.name = "files";
     FileSourceConfig config;
     config.paths = std::move(paths);
-    auto source = NewFileSource(context, config);
+    auto source = file::NewFileSource(context, config);
     ASSERT_TRUE(source.ok()) << source.status();
     source_ = std::move(*source);
     ASSERT_TRUE(source_->Start(&cb_).ok());
@@ -151,10 +198,10 @@ class FileSourceTest : public testing::Test {
 };
 
 TEST(FileSourceFactoryTest, RejectsEmptyPaths) {
-  EXPECT_FALSE(NewFileSource(SourceContext{}, FileSourceConfig{}).ok());
+  EXPECT_FALSE(file::NewFileSource(SourceContext{}, FileSourceConfig{}).ok());
   FileSourceConfig config;
   config.paths = {""};
-  EXPECT_FALSE(NewFileSource(SourceContext{}, config).ok());
+  EXPECT_FALSE(file::NewFileSource(SourceContext{}, config).ok());
 }
 
 TEST_F(FileSourceTest, InitialSyncOfNestedDirectoriesSkipsHiddenAndEditorFiles) {
@@ -169,10 +216,12 @@ TEST_F(FileSourceTest, InitialSyncOfNestedDirectoriesSkipsHiddenAndEditorFiles) 
   WriteFile(R("a.rules.yml~"), "backup");
   WriteFile(R("sub/x.swp"), "swap");
   WriteFile(R("4913"), "");
-  // A symlink to a file is followed; one to a directory is not descended into.
+  // A symlink to a file inside the watched folder is followed; one to a file
+  // outside is not (SymlinksOutsideWatchedFoldersAreSkipped); one to a
+  // directory is not descended into.
   ASSERT_EQ(mkdir((dir_ + "/outside").c_str(), 0755), 0);
   WriteFile(dir_ + "/outside/o.rules.yml", "outside");
-  ASSERT_EQ(symlink((dir_ + "/outside/o.rules.yml").c_str(), R("link.rules.yml").c_str()), 0);
+  ASSERT_EQ(symlink("sub/b.scrape.yml", R("link.scrape.yml").c_str()), 0);
   ASSERT_EQ(symlink((dir_ + "/outside").c_str(), R("linkdir").c_str()), 0);
 
   StartSource();
@@ -180,9 +229,76 @@ TEST_F(FileSourceTest, InitialSyncOfNestedDirectoriesSkipsHiddenAndEditorFiles) 
   EXPECT_EQ(cb_.State(), (State{{"a.rules.yml", "a"},
                                 {"sub/b.scrape.yml", "b"},
                                 {"sub/deeper/c.targets.json", "c"},
-                                {"link.rules.yml", "outside"}}));
+                                {"link.scrape.yml", "b"}}));
   EXPECT_EQ(cb_.Doc("sub/b.scrape.yml").origin, R("sub/b.scrape.yml"));
   EXPECT_EQ(cb_.errors(), 0) << cb_.last_error();
+}
+
+// A tenant who may write a watched folder links to host files: every such
+// link is skipped, logged and counted, at the first scan and when created
+// later, directly or through a chain of links or a linked directory.
+TEST_F(FileSourceTest, SymlinksOutsideWatchedFoldersAreSkipped) {
+  ASSERT_EQ(mkdir((dir_ + "/outside").c_str(), 0755), 0);
+  WriteFile(dir_ + "/outside/o.rules.yml", "outside");
+  WriteFile(R("a.rules.yml"), "a");
+  ASSERT_EQ(symlink("/etc/passwd", R("passwd.rules.yml").c_str()), 0);
+  ASSERT_EQ(symlink((dir_ + "/outside/o.rules.yml").c_str(), R("o.rules.yml").c_str()), 0);
+  // A chain: inside link -> inside link -> outside file.
+  ASSERT_EQ(symlink("o.rules.yml", R("chain.rules.yml").c_str()), 0);
+  // Through ".." from inside.
+  ASSERT_EQ(symlink("../outside/o.rules.yml", R("up.rules.yml").c_str()), 0);
+  const uint64_t before = DroppedCount(kDroppedSymlinks);
+
+  StartSource();
+  ASSERT_TRUE(cb_.WaitForSnapshots(1, kWait));
+  EXPECT_EQ(cb_.State(), (State{{"a.rules.yml", "a"}}));
+  EXPECT_GE(DroppedCount(kDroppedSymlinks), before + 4);
+
+  // Created while running.
+  ASSERT_EQ(symlink("/etc/hostname", R("late.rules.yml").c_str()), 0);
+  ASSERT_EQ(symlink("a.rules.yml", R("inside.rules.yml").c_str()), 0);
+  ExpectState({{"a.rules.yml", "a"}, {"inside.rules.yml", "a"}}, "late links");
+  EXPECT_TRUE(WaitForDropped(kDroppedSymlinks, before + 5));
+  // An inside link re-pointed outside is dropped.
+  ASSERT_EQ(symlink((dir_ + "/outside/o.rules.yml").c_str(), R(".tmp-link").c_str()), 0);
+  ASSERT_EQ(rename(R(".tmp-link").c_str(), R("inside.rules.yml").c_str()), 0);
+  ExpectState({{"a.rules.yml", "a"}}, "re-pointed outside");
+}
+
+// Names that are not fragments are never opened nor held: 150 files of 1 MB
+// add nothing to the store, and each is counted.
+TEST_F(FileSourceTest, NonFragmentFilesAreCountedNotReadNorStored) {
+  const std::string mb(1 << 20, 'x');
+  for (int i = 0; i < 150; ++i) WriteFile(R(absl::StrCat("blob", i, ".bin")), mb);
+  WriteFile(R("a.rules.yml"), "a");
+  // Unreadable: opening it would fail and be reported as an error.
+  WriteFile(R("secret.txt"), "s");
+  ASSERT_EQ(chmod(R("secret.txt").c_str(), 0), 0);
+  const uint64_t before = DroppedCount(kDroppedNonFragmentDocuments);
+
+  DocumentStore store({"files"});
+  StoreFeeder feeder(&store, "files");
+  SourceContext context;
+  context.name = "files";
+  FileSourceConfig config;
+  config.paths = {root_};
+  auto source = file::NewFileSource(context, config);
+  ASSERT_TRUE(source.ok()) << source.status();
+  ASSERT_TRUE((*source)->Start(&feeder).ok());
+  ASSERT_TRUE(feeder.WaitForSnapshot(kWait));
+  // Written while running: dropped too.
+  for (int i = 150; i < 160; ++i) WriteFile(R(absl::StrCat("blob", i, ".bin")), mb);
+  WriteFile(R("b.rules.yml"), "b");
+  const absl::Time deadline = absl::Now() + kWait;
+  while (store.DocumentCount("files") < 2 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_TRUE(WaitForDropped(kDroppedNonFragmentDocuments, before + 161));
+  (*source)->Stop();
+
+  EXPECT_EQ(store.DocumentCount("files"), 2u);
+  EXPECT_EQ(StoredBytes(store), 2u) << "only a.rules.yml and b.rules.yml are held";
+  EXPECT_EQ(feeder.errors(), 0) << "secret.txt must not even be opened";
 }
 
 TEST_F(FileSourceTest, EmptyDirectorySyncs) {
@@ -206,8 +322,8 @@ TEST_F(FileSourceTest, CreateModifyDelete) {
   WriteFile(R(".x.rules.yml"), "hidden");
   WriteFile(R("y.rules.yml~"), "backup");
   WriteFile(R("y.swp"), "swap");
-  WriteFile(R("sentinel"), "s");
-  ExpectState({{"churn.rules.yml", "# 29"}, {"sentinel", "s"}}, "skipped names");
+  WriteFile(R("sentinel.rules.yml"), "s");
+  ExpectState({{"churn.rules.yml", "# 29"}, {"sentinel.rules.yml", "s"}}, "skipped names");
 }
 
 TEST_F(FileSourceTest, HalfWrittenFileIsNotReported) {
@@ -334,10 +450,10 @@ TEST_F(FileSourceTest, RemovedAndMovedAwaySubtreesDropTheirDocuments) {
   ExpectState({{"keep.rules.yml", "k"}}, "moved out of the tree");
   // Changes out there are not ours.
   WriteFile(dir_ + "/away/deep/c.rules.yml", "c2");
-  WriteFile(R("sentinel"), "s");
-  ExpectState({{"keep.rules.yml", "k"}, {"sentinel", "s"}}, "outside changes ignored");
+  WriteFile(R("sentinel.rules.yml"), "s");
+  ExpectState({{"keep.rules.yml", "k"}, {"sentinel.rules.yml", "s"}}, "outside changes ignored");
   ASSERT_EQ(rename((dir_ + "/away").c_str(), R("back").c_str()), 0);
-  ExpectState({{"keep.rules.yml", "k"}, {"sentinel", "s"}, {"back/deep/c.rules.yml", "c2"}},
+  ExpectState({{"keep.rules.yml", "k"}, {"sentinel.rules.yml", "s"}, {"back/deep/c.rules.yml", "c2"}},
               "moved back in");
 }
 
@@ -413,7 +529,7 @@ TEST_F(FileSourceTest, QueueOverflowRescansEverything) {
 
   // Park the source's thread inside a callback so its inotify queue fills.
   cb_.BlockNextUpsert();
-  WriteFile(R("trigger"), "t");
+  WriteFile(R("trigger.rules.yml"), "t");
   ASSERT_TRUE(cb_.WaitUntilBlocked(kWait));
   // 3 events per file (IN_CREATE, IN_CLOSE_WRITE, IN_DELETE).
   for (int i = 0; i < max_queued / 3 + 200; ++i) {
@@ -431,7 +547,7 @@ TEST_F(FileSourceTest, QueueOverflowRescansEverything) {
   WriteFile(R("newdir/n.rules.yml"), "n");
   cb_.Release();
 
-  ExpectState({{"trigger", "t"},
+  ExpectState({{"trigger.rules.yml", "t"},
                {"b.rules.yml", "b"},
                {"m.rules.yml", "m2"},
                {"newdir/n.rules.yml", "n"}},
@@ -439,7 +555,7 @@ TEST_F(FileSourceTest, QueueOverflowRescansEverything) {
   EXPECT_GT(cb_.snapshots(), snapshots) << "an overflow must end in a full snapshot";
   // The directory found by the rescan is watched.
   WriteFile(R("newdir/o.rules.yml"), "o");
-  ExpectState({{"trigger", "t"},
+  ExpectState({{"trigger.rules.yml", "t"},
                {"b.rules.yml", "b"},
                {"m.rules.yml", "m2"},
                {"newdir/n.rules.yml", "n"},
@@ -548,7 +664,7 @@ TEST_F(FileSourceTest, StopIsPromptIdempotentAndFinal) {
 TEST_F(FileSourceTest, StopWithoutStart) {
   FileSourceConfig config;
   config.paths = {root_};
-  auto source = NewFileSource(SourceContext{}, config);
+  auto source = file::NewFileSource(SourceContext{}, config);
   ASSERT_TRUE(source.ok());
   (*source)->Stop();
   (*source)->Stop();

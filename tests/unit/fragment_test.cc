@@ -37,7 +37,9 @@ TEST(ClassifyDocumentTest, BySuffixAndJob) {
   EXPECT_EQ(ClassifyDocument(job), FragmentKind::kJobTargets);
 }
 
-TEST(ParseFragmentTest, AcceptsFullRuleFileVerbatim) {
+// Rule files are re-emitted from the validated tree (what promconf checked
+// is what Prometheus reads): comments and flow style go, content stays.
+TEST(ParseFragmentTest, AcceptsFullRuleFileReEmitted) {
   const std::string data =
       "# team rules\n"
       "groups:\n"
@@ -57,7 +59,12 @@ TEST(ParseFragmentTest, AcceptsFullRuleFileVerbatim) {
   absl::StatusOr<Fragment> f = ParseFragment("kv", Doc("team-a/alerts.rules.yml", data), {});
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_EQ(f->kind, FragmentKind::kRules);
-  EXPECT_EQ(f->output_bytes(), data);  // comments stay
+  EXPECT_EQ(f->output_bytes(),
+            "groups:\n- name: g\n  interval: 30s\n  limit: 10\n  rules:\n"
+            "  - record: job:up:sum\n    expr: sum by (job) (up)\n    labels:\n      team: a\n"
+            "  - alert: Down\n    expr: up == 0\n    for: 5m\n    keep_firing_for: 1m\n"
+            "    labels:\n      severity: page\n"
+            "    annotations:\n      summary: \"{{ $labels.instance }} down\"\n");
   EXPECT_TRUE(absl::StartsWith(f->output_path, "rules/kv_team-a_alerts-")) << f->output_path;
   EXPECT_TRUE(IsSafeRelativePath(f->output_path));
 }

@@ -34,6 +34,9 @@ Document Doc(std::string name, std::string data) {
 }
 
 const char kGoodRules[] = "groups:\n- name: g\n  rules:\n  - record: a:b\n    expr: up\n";
+// kGoodRules with another expression (a comment alone changes no output:
+// rule files are emitted from their tree).
+const char kGoodRulesV2[] = "groups:\n- name: g\n  rules:\n  - record: a:b\n    expr: up > 0\n";
 const char kBadRules[] = "groups:\n- name: g\n  rules:\n  - record: a:b\n    expr: up\n    for: soon\n";
 
 class OutputReconcilerTest : public ::testing::Test {
@@ -93,6 +96,11 @@ TEST_F(OutputReconcilerTest, TargetsOnlyChangesNeedNoReload) {
   EXPECT_FALSE(Exists("targets/local_web.json"));
 
   store_.Upsert("kv", Doc("a.rules.yml", std::string(kGoodRules) + "# changed\n"));
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  EXPECT_FALSE(r->LastReport().outputs_changed);  // only a comment changed
+  EXPECT_FALSE(r->LastReport().reload_needed);
+
+  store_.Upsert("kv", Doc("a.rules.yml", kGoodRulesV2));
   ASSERT_TRUE(r->Reconcile("render").status.ok());
   EXPECT_TRUE(r->LastReport().reload_needed);
 }
@@ -247,7 +255,7 @@ TEST_F(OutputReconcilerTest, IncrementalChangesMatchAFullRender) {
     std::function<void()> change;
   };
   std::vector<Step> steps = {
-      {"rules bytes", [&] { store_.Upsert("kv", Doc("a.rules.yml", absl::StrCat(kGoodRules, "# v2\n"))); }},
+      {"rules bytes", [&] { store_.Upsert("kv", Doc("a.rules.yml", kGoodRulesV2)); }},
       {"scrape bytes", [&] { store_.Upsert("local", Doc("db.scrape.yml", "job_name: db\nscrape_interval: 5s\n")); }},
       {"duplicate stays rejected",
        [&] { store_.Upsert("local", Doc("web.scrape.yml", "job_name: web\nscrape_interval: 9s\n")); }},
@@ -259,7 +267,7 @@ TEST_F(OutputReconcilerTest, IncrementalChangesMatchAFullRender) {
          store_.Upsert("local", d);
        }},
       {"bad version", [&] { store_.Upsert("kv", Doc("b.rules.yml", kBadRules)); }},
-      {"good again", [&] { store_.Upsert("kv", Doc("b.rules.yml", absl::StrCat(kGoodRules, "# v3\n"))); }},
+      {"good again", [&] { store_.Upsert("kv", Doc("b.rules.yml", kGoodRulesV2)); }},
       {"job rename", [&] { store_.Upsert("kv", Doc("web.scrape.yml", "job_name: web2\n")); }},
       {"rename frees the duplicate",
        [&] { store_.Upsert("local", Doc("web.scrape.yml", "job_name: web\nscrape_interval: 7s\n")); }},

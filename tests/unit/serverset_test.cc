@@ -11,7 +11,7 @@ namespace promconf {
 namespace {
 
 TEST(ServersetTest, ServersetMemberLabels) {
-  std::string json = ServersetTargetGroups(ServersetFormat::kServerset,
+  std::string json = zk::ServersetTargetGroups(zk::ServersetFormat::kServerset,
                                            {{"/aurora/prod/api/member_0000000001",
                                              R"({"serviceEndpoint":{"host":"10.0.0.1","port":8080},
             "additionalEndpoints":{"http-admin":{"host":"10.0.0.1","port":9990}},
@@ -27,8 +27,8 @@ TEST(ServersetTest, ServersetMemberLabels) {
 }
 
 TEST(ServersetTest, MissingShardIsZeroAndIpv6GetsBrackets) {
-  std::string json = ServersetTargetGroups(
-      ServersetFormat::kServerset,
+  std::string json = zk::ServersetTargetGroups(
+      zk::ServersetFormat::kServerset,
       {{"/s/m", R"({"serviceEndpoint":{"host":"::1","port":80},"status":"ALIVE"})"}});
   rapidjson::Document d;
   d.Parse(json.c_str());
@@ -39,8 +39,8 @@ TEST(ServersetTest, MissingShardIsZeroAndIpv6GetsBrackets) {
 }
 
 TEST(ServersetTest, NerveMemberLabels) {
-  std::string json = ServersetTargetGroups(
-      ServersetFormat::kNerve,
+  std::string json = zk::ServersetTargetGroups(
+      zk::ServersetFormat::kNerve,
       {{"/nerve/services/api/services/i-1", R"({"host":"10.1.2.3","port":443,"name":"api-1"})"}});
   EXPECT_EQ(json, R"([{"targets":["10.1.2.3:443"],"labels":{)"
                   R"("__meta_nerve_endpoint_host":"10.1.2.3",)"
@@ -50,7 +50,7 @@ TEST(ServersetTest, NerveMemberLabels) {
 }
 
 TEST(ServersetTest, MembersThatDoNotParseAreSkipped) {
-  const std::vector<ServersetMember> members = {
+  const std::vector<zk::ServersetMember> members = {
       {"/s/bad-json", "{not json"},
       {"/s/not-object", "[1]"},
       {"/s/no-endpoint", R"({"status":"ALIVE"})"},
@@ -63,7 +63,7 @@ TEST(ServersetTest, MembersThatDoNotParseAreSkipped) {
       {"/s/good", R"({"serviceEndpoint":{"host":"h","port":80}})"},
   };
   int skipped = -1;
-  std::string json = ServersetTargetGroups(ServersetFormat::kServerset, members, &skipped);
+  std::string json = zk::ServersetTargetGroups(zk::ServersetFormat::kServerset, members, &skipped);
   EXPECT_EQ(skipped, 8);
   rapidjson::Document d;
   d.Parse(json.c_str());
@@ -73,7 +73,7 @@ TEST(ServersetTest, MembersThatDoNotParseAreSkipped) {
 }
 
 TEST(ServersetTest, NoMembersIsAnEmptyList) {
-  EXPECT_EQ(ServersetTargetGroups(ServersetFormat::kNerve, {}), "[]");
+  EXPECT_EQ(zk::ServersetTargetGroups(zk::ServersetFormat::kNerve, {}), "[]");
 }
 
 TEST(ServersetTest, SanitizeLabelName) {
