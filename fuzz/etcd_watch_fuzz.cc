@@ -20,9 +20,7 @@ struct Decoded {
 
 Decoded Decode(const std::vector<absl::string_view>& chunks, size_t limit) {
   Decoded d;
-  // etcd_protocol.h's decoder (informers/kubernetes has a class of the same
-  // name; this file must include only this one).
-  promconf::WatchStreamDecoder decoder(limit);
+  promconf::etcd::WatchStreamDecoder decoder(limit);
   for (absl::string_view chunk : chunks) {
     if (!decoder.Feed(chunk, &d.objects).ok()) {
       d.ok = false;
@@ -46,17 +44,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   PROMCONF_FUZZ_CHECK(whole.objects == chunked.objects, stream);
 
   for (const std::string& object : whole.objects) {
-    auto watch = promconf::ParseEtcdWatchResponse(object);
+    auto watch = promconf::etcd::ParseEtcdWatchResponse(object);
     if (watch.ok()) (void)watch->IsProgressNotify();
   }
-  auto range = promconf::ParseEtcdRangeResponse(stream);
+  auto range = promconf::etcd::ParseEtcdRangeResponse(stream);
   (void)range;
-  (void)promconf::ParseEtcdAuthResponse(stream);
-  (void)promconf::EtcdErrorStatus(400, stream, "fuzz");
+  (void)promconf::etcd::ParseEtcdAuthResponse(stream);
+  (void)promconf::etcd::EtcdErrorStatus(400, stream, "fuzz");
   // base64 round trip: what we encode, we decode to the same bytes.
-  auto decoded = promconf::EtcdBase64Decode(stream);
-  if (decoded.ok()) (void)promconf::EtcdBase64Encode(*decoded);
-  auto back = promconf::EtcdBase64Decode(promconf::EtcdBase64Encode(stream));
+  auto decoded = promconf::etcd::EtcdBase64Decode(stream);
+  if (decoded.ok()) (void)promconf::etcd::EtcdBase64Encode(*decoded);
+  auto back = promconf::etcd::EtcdBase64Decode(promconf::etcd::EtcdBase64Encode(stream));
   PROMCONF_FUZZ_CHECK(back.ok() && *back == stream, stream);
   return 0;
 }

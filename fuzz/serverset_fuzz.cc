@@ -12,18 +12,18 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzedDataProvider in(data, size);
-  const auto format = in.ConsumeBool() ? promconf::ServersetFormat::kServerset
-                                       : promconf::ServersetFormat::kNerve;
-  std::vector<promconf::ServersetMember> members;
+  const auto format = in.ConsumeBool() ? promconf::zk::ServersetFormat::kServerset
+                                       : promconf::zk::ServersetFormat::kNerve;
+  std::vector<promconf::zk::ServersetMember> members;
   const int n = in.ConsumeIntegralInRange<int>(1, 4);
   for (int i = 0; i < n; ++i) {
-    promconf::ServersetMember m;
+    promconf::zk::ServersetMember m;
     m.path = "/services/x/member_" + std::to_string(i);
     m.data = i + 1 == n ? in.ConsumeRemainingBytesAsString() : in.ConsumeRandomLengthString(4096);
     members.push_back(std::move(m));
   }
   int skipped = 0;
-  std::string groups = promconf::ServersetTargetGroups(format, members, &skipped);
+  std::string groups = promconf::zk::ServersetTargetGroups(format, members, &skipped);
   PROMCONF_FUZZ_CHECK(skipped >= 0 && skipped <= n, groups);
   PROMCONF_FUZZ_CHECK(promconf::fuzz::IsValidJsonStructure(groups), groups);
   return 0;
