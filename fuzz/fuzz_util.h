@@ -14,10 +14,21 @@
 namespace promconf::fuzz {
 
 // Fails the run with a message: libFuzzer saves the input as a crash.
+// Control bytes in `detail` are shown as \xNN (inputs often hold NULs).
 [[noreturn]] inline void Fail(absl::string_view what, absl::string_view detail = "") {
-  fprintf(stderr, "fuzz invariant broken: %.*s\n%.*s\n", static_cast<int>(what.size()),
-          what.data(), static_cast<int>(detail.size() > 4096 ? 4096 : detail.size()),
-          detail.data());
+  std::string shown;
+  for (char c : detail.substr(0, 4096)) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 && c != '\n') {
+      char buf[8];
+      snprintf(buf, sizeof(buf), "\\x%02x", u);
+      shown += buf;
+    } else {
+      shown += c;
+    }
+  }
+  fprintf(stderr, "fuzz invariant broken: %.*s\n%s\n", static_cast<int>(what.size()), what.data(),
+          shown.c_str());
   abort();
 }
 
