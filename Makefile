@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 CMAKE_FLAGS ?=
 
-.PHONY: deps build run test test-release test-asan test-tsan bench soak clean format
+.PHONY: deps build run test test-release test-asan test-tsan bench soak fuzz clean format
 
 deps:
 	@bash hack/install-deps.sh
@@ -36,8 +36,12 @@ soak: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS) --target soak promconf
 	SOAK_SECONDS=$(SOAK_SECONDS) ./$(BUILD)/tests/soak
 
+# libFuzzer targets (clang, build-fuzz/), each run FUZZ_SECONDS (default 60).
+fuzz: deps
+	@bash hack/fuzz.sh
+
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
 
 clean:
-	rm -rf build build-asan build-tsan out
+	rm -rf build build-asan build-tsan build-fuzz out

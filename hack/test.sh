@@ -8,7 +8,9 @@
 #   the soak (tests/soak/, ctest label "soak") runs in stages of its own:
 #   2 minutes on the release build (SOAK_SECONDS), 45 s on the ASan build
 #   (SOAK_ASAN_SECONDS). SOAK_SEED=N replays a run.
-# Set PROMCONF_TEST_ONLY=release|soak|asan|tsan to run one stage.
+#   4. fuzz smoke: every libFuzzer target (fuzz/) for FUZZ_SMOKE_SECONDS
+#      (default 20) each; `make fuzz` runs them longer.
+# Set PROMCONF_TEST_ONLY=release|soak|asan|tsan|fuzz to run one stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -70,5 +72,9 @@ if [[ $only == all || $only == tsan ]]; then
   cmake --build build-tsan -j "$jobs" --target $tsan_tests
   stage "TSan tests: the concurrent core"
   ctest --test-dir build-tsan --output-on-failure -j 2 --timeout 900 -L tsan
+fi
+if [[ $only == all || $only == fuzz ]]; then
+  stage "fuzz smoke: libFuzzer targets, ${FUZZ_SMOKE_SECONDS:-20}s each (clang, ASan+UBSan)"
+  FUZZ_SECONDS=${FUZZ_SMOKE_SECONDS:-20} FUZZ_BUILD_JOBS=$jobs bash hack/fuzz.sh
 fi
 printf "\n==== done in %ds ====\n" $((SECONDS - start))

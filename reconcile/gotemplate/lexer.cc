@@ -1,8 +1,8 @@
 #include "reconcile/gotemplate/lexer.h"
 
-#include <locale.h>
-#include <wctype.h>
-
+#include <algorithm>
+#include <cstdint>
+#include <iterator>
 #include <string>
 #include <utility>
 
@@ -94,12 +94,17 @@ bool IsAlphaNumeric(int r) {
   if (r == '_') return true;
   if (r < 0x80) return r >= 0 && ((r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') ||
                                   (r >= '0' && r <= '9'));
-  if (r == kRuneError) return false;
-  // glibc's C.UTF-8 classification stands in for Go's Unicode tables
-  // (letters and decimal digits); the two differ only in corners of Unicode.
-  static const locale_t kUtf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(0));
-  if (kUtf8 == static_cast<locale_t>(0)) return true;
-  return iswalnum_l(static_cast<wint_t>(r), kUtf8) != 0;
+  // Go's Unicode tables (letters and decimal digits), generated.
+  struct Range {
+    uint32_t first, last;
+  };
+  static constexpr Range kRanges[] = {
+#include "reconcile/gotemplate/unicode_tables.inc"
+  };
+  const uint32_t c = static_cast<uint32_t>(r);
+  const Range* it = std::upper_bound(std::begin(kRanges), std::end(kRanges), c,
+                                     [](uint32_t v, const Range& range) { return v < range.first; });
+  return it != std::begin(kRanges) && c <= std::prev(it)->last;
 }
 
 std::string ItemString(const Item& item) {

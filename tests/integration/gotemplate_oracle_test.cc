@@ -66,7 +66,8 @@ std::string BuildOracle(const std::string& dir) {
 // Go's verdicts ("ok" or "err <message>") for `texts`, parsed as Prometheus
 // 2.42 parses alert templates.
 std::vector<std::string> OracleVerdicts(const std::string& bin, const std::string& dir,
-                                        const std::vector<std::string>& texts) {
+                                        const std::vector<std::string>& texts,
+                                        bool preamble = true) {
   std::string input;
   for (const std::string& t : texts) absl::StrAppend(&input, t.size(), "\n", t);
   std::string in_path = dir + "/oracle.in";
@@ -77,7 +78,8 @@ std::vector<std::string> OracleVerdicts(const std::string& bin, const std::strin
     absl::StrAppend(&funcs, funcs.empty() ? "" : ",", f.name);
   }
   std::string out;
-  int rc = RunCommand(absl::StrCat("'", bin, "' -name=", testing::kCorpusTemplateName, " -funcs=", funcs, " < '", in_path, "'"), &out);
+  int rc = RunCommand(absl::StrCat("'", bin, "' -preamble=", preamble ? "true" : "false",
+                                  " -name=", testing::kCorpusTemplateName, " -funcs=", funcs, " < '", in_path, "'"), &out);
   EXPECT_EQ(rc, 0) << out.substr(0, 2000);
   std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
   return lines;
@@ -161,6 +163,70 @@ TEST(GoTemplateOracleTest, SameVerdictsAsGoTextTemplate) {
   // The mutations must exercise both verdicts.
   EXPECT_GT(go_rejected, static_cast<int>(texts.size() / 10));
   EXPECT_LT(go_rejected, static_cast<int>(texts.size() * 9 / 10));
+}
+
+// Without the preamble ($labels etc. undefined, the template's own body may
+// be empty): ParseTemplate against Go on the same inputs.
+TEST(GoTemplateOracleTest, WithoutPreambleSameVerdictsAsGo) {
+  if (!Have("go")) GTEST_SKIP() << "go not installed";
+  TempDir dir;
+  std::string bin = BuildOracle(dir.path());
+  ASSERT_FALSE(bin.empty());
+  std::vector<std::string> texts = Mutations();
+  for (const auto& c : testing::kTemplateCorpus) texts.emplace_back(c.text);
+  std::vector<std::string> go = OracleVerdicts(bin, dir.path(), texts, /*preamble=*/false);
+  ASSERT_EQ(go.size(), texts.size());
+  ParseOptions options;
+  options.version = kDebian;
+  options.name = std::string(testing::kCorpusTemplateName);
+  int mismatches = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    absl::Status ours = ParseTemplate(texts[i], options);
+    if (ours.ok() != (go[i] == "ok") && ++mismatches <= 25) {
+      ADD_FAILURE() << "template: \"" << texts[i] << "\"\nGo: " << go[i] << "\nours: " << ours;
+    }
+  }
+  EXPECT_EQ(mismatches, 0);
+}
+
+std::string Utf8(uint32_t cp) {
+  std::string s;
+  if (cp < 0x800) {
+    s += static_cast<char>(0xC0 | (cp >> 6));
+  } else if (cp < 0x10000) {
+    s += static_cast<char>(0xE0 | (cp >> 12));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+  } else {
+    s += static_cast<char>(0xF0 | (cp >> 18));
+    s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+  }
+  return s + static_cast<char>(0x80 | (cp & 0x3F));
+}
+
+// Where a field name ends depends on Go's Unicode letter/digit tables
+// (combining marks, for one, are neither): a sweep over many blocks.
+TEST(GoTemplateOracleTest, UnicodeNamesSameAsGo) {
+  if (!Have("go")) GTEST_SKIP() << "go not installed";
+  TempDir dir;
+  std::string bin = BuildOracle(dir.path());
+  ASSERT_FALSE(bin.empty());
+  std::vector<std::string> texts;
+  for (uint32_t cp = 0x80; cp < 0x10500; cp += cp < 0x3100 ? 1 : 7) {
+    if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+    texts.push_back("{{ .a" + Utf8(cp) + " }}");
+  }
+  std::vector<std::string> go = OracleVerdicts(bin, dir.path(), texts, /*preamble=*/false);
+  ASSERT_EQ(go.size(), texts.size());
+  ParseOptions options;
+  options.version = kDebian;
+  int mismatches = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (ParseTemplate(texts[i], options).ok() != (go[i] == "ok") && ++mismatches <= 10) {
+      ADD_FAILURE() << texts[i] << ": Go says " << go[i];
+    }
+  }
+  EXPECT_EQ(mismatches, 0);
 }
 
 // YAML double-quoted scalar (JSON escapes are valid YAML).

@@ -141,11 +141,11 @@ TEST(GoTemplate, DeepNestingIsRefused) {
     std::string parens = "{{ " + std::string(n, '(') + "1" + std::string(n, ')') + " }}";
     TemplateError err;
     EXPECT_FALSE(CheckAlertTemplate(parens, kDebian, &err).ok());
-    EXPECT_EQ(err.message, "template nesting deeper than 1000 levels");
+    EXPECT_EQ(err.message, "template nesting deeper than 200 levels");
     std::string ifs;
     for (int i = 0; i < n; ++i) ifs += "{{if 1}}";
     EXPECT_FALSE(CheckAlertTemplate(ifs, kDebian, &err).ok());
-    EXPECT_EQ(err.message, "template nesting deeper than 1000 levels");
+    EXPECT_EQ(err.message, "template nesting deeper than 200 levels");
     std::string chain = "{{ if 1 }}";
     for (int i = 0; i < n / 10; ++i) chain += "{{ else if 1 }}";
     chain += "{{ end }}";
@@ -153,6 +153,12 @@ TEST(GoTemplate, DeepNestingIsRefused) {
   }
   std::string fine = "{{ " + std::string(200, '(') + "1" + std::string(200, ')') + " }}";
   EXPECT_TRUE(CheckAlertTemplate(fine, kDebian).ok());
+  std::string too_deep = "{{ " + std::string(201, '(') + "1" + std::string(201, ')') + " }}";
+  EXPECT_FALSE(CheckAlertTemplate(too_deep, kDebian).ok());
+  std::string ifs;
+  for (int i = 0; i < 200; ++i) ifs += "{{ if 1 }}";
+  for (int i = 0; i < 200; ++i) ifs += "{{ end }}";
+  EXPECT_TRUE(CheckAlertTemplate(ifs, kDebian).ok());
 }
 
 // Many variables and many uses: lookups must not be linear in the number in
