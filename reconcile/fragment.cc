@@ -13,6 +13,7 @@
 #include "reconcile/fragment_yaml.h"
 #include "reconcile/yaml_subset.h"
 #include "reconcile/yaml_tree.h"
+#include "util/json.h"
 
 namespace promconf {
 namespace {
@@ -39,7 +40,7 @@ std::string NormalizedTargetsJson(const YamlSubsetNode& root) {
       for (const YamlSubsetNode& t : targets->seq) {
         out.append(first ? "" : ", ");
         first = false;
-        AppendJsonString(t.scalar, &out);
+        AppendJsonString(&out, t.scalar);
       }
     }
     out.append("],\n    \"labels\": {");
@@ -53,9 +54,9 @@ std::string NormalizedTargetsJson(const YamlSubsetNode& root) {
     for (const YamlSubsetEntry* e : labels) {
       out.append(first ? "\n      " : ",\n      ");
       first = false;
-      AppendJsonString(e->key, &out);
+      AppendJsonString(&out, e->key);
       out.append(": ");
-      AppendJsonString(e->value.scalar, &out);
+      AppendJsonString(&out, e->value.scalar);
     }
     out.append(labels.empty() ? "}\n  }" : "\n    }\n  }");
   }

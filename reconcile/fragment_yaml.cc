@@ -156,41 +156,6 @@ void AppendQuoted(absl::string_view s, std::string* out) {
   out->push_back('"');
 }
 
-void AppendJsonString(absl::string_view s, std::string* out) {
-  out->push_back('"');
-  size_t i = 0;
-  while (i < s.size()) {
-    const char ch = s[i];
-    if (static_cast<unsigned char>(ch) < 0x80) {
-      ++i;
-      switch (ch) {
-        case '"': out->append("\\\""); break;
-        case '\\': out->append("\\\\"); break;
-        case '\n': out->append("\\n"); break;
-        case '\t': out->append("\\t"); break;
-        case '\r': out->append("\\r"); break;
-        default:
-          if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) {
-            out->append(absl::StrFormat("\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(ch))));
-          } else {
-            out->push_back(ch);
-          }
-      }
-      continue;
-    }
-    uint32_t cp = NextCodePoint(s, &i);
-    if (SafeRaw(cp)) {
-      AppendUtf8(cp, out);
-    } else if (cp < 0x10000) {
-      out->append(absl::StrFormat("\\u%04x", cp));
-    } else {
-      // JSON has no \U: a surrogate pair.
-      uint32_t v = cp - 0x10000;
-      out->append(absl::StrFormat("\\u%04x\\u%04x", 0xd800 + (v >> 10), 0xdc00 + (v & 0x3ff)));
-    }
-  }
-  out->push_back('"');
-}
 
 void AppendYamlString(absl::string_view s, std::string* out) {
   if (IsUnambiguousString(s)) {

@@ -48,11 +48,6 @@ void AppendYamlString(absl::string_view s, std::string* out);
 // values promconf adds to a tree.
 YamlSubsetNode YamlStringNode(absl::string_view s);
 
-// Appends a JSON string: valid UTF-8 (invalid bytes become U+FFFD), with
-// \u escapes for controls, DEL, U+0085, U+2028, U+2029, U+FEFF and
-// non-characters, so any JSON or JavaScript reader takes it as one string.
-void AppendJsonString(absl::string_view s, std::string* out);
-
 // Whether `s` may be written plain and read back as the same characters by
 // YAML 1.1 and 1.2 readers (not whether it reads back as a string).
 bool IsPlainSafe(absl::string_view s);

@@ -25,6 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "util/json.h"
 #include "reconcile/fragment.h"
 #include "reconcile/fragment_yaml.h"
 #include "reconcile/renderer.h"
@@ -86,7 +87,7 @@ void AppendWant(const YamlSubsetNode& n, std::string* out) {
       return;
     case YamlSubsetNode::Kind::kScalar:
       out->append(n.quoted ? "{\"q\":" : "{\"p\":");
-      AppendJsonString(n.scalar, out);
+      AppendJsonString(out, n.scalar);
       out->push_back('}');
       return;
     case YamlSubsetNode::Kind::kMap: {
@@ -95,7 +96,7 @@ void AppendWant(const YamlSubsetNode& n, std::string* out) {
       for (const YamlSubsetEntry& e : n.map) {
         out->append(first ? "[" : ",[");
         first = false;
-        AppendJsonString(e.key, out);
+        AppendJsonString(out, e.key);
         out->push_back(',');
         AppendWant(e.value, out);
         out->push_back(']');
