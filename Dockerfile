@@ -28,7 +28,7 @@ RUN apt-get update \
       libabsl20220623 libbrotli1 libc6 libcivetweb1 libcom-err2 libcurl4 libffi8 \
       libgcc-s1 libgmp10 libgnutls30 libgssapi-krb5-2 libhogweed6 libidn2-0 \
       libk5crypto3 libkeyutils1 libkrb5-3 libkrb5support0 libldap-2.5-0 libnettle8 \
-      libnghttp2-14 libp11-kit0 libprometheus-cpp-core1.0 libpsl5 librtmp1 \
+      libnghttp2-14 libp11-kit0 libprometheus-cpp-core1.0 libpsl5 libre2-9 librtmp1 \
       libsasl2-2 libsimdjson14 libssh2-1 libssl3 libstdc++6 libtasn1-6 \
       libunistring2 libyaml-cpp0.7 libzookeeper-mt2 libzstd1 zlib1g \
       ca-certificates \
