@@ -218,8 +218,11 @@ void AppendLiteralBlock(absl::string_view s, int indent, std::string* out) {
 
 // EmitYamlScalar for a value whose parent sits at `indent`: multi-line
 // strings may become literal blocks (PromQL and annotations stay readable).
+// A plain input scalar that cannot be written plain is a string too (a plain
+// scalar with a line break resolves to nothing else), so it takes the same
+// form a quoted one does: emitting what was emitted gives the same bytes.
 void EmitValue(const YamlSubsetNode& node, int indent, std::string* out) {
-  if (node.IsScalar() && node.quoted && LiteralBlockSafe(node.scalar)) {
+  if (node.IsScalar() && (node.quoted || !IsPlainSafe(node.scalar)) && LiteralBlockSafe(node.scalar)) {
     AppendLiteralBlock(node.scalar, indent, out);
     return;
   }

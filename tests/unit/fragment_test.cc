@@ -381,3 +381,30 @@ TEST(SanitizeTest, HostileNamesStayInsideAndDistinct) {
 
 }  // namespace
 }  // namespace promconf
+
+namespace promconf {
+namespace {
+
+// Found by fragment_fuzz: a plain multi-line scalar was emitted double-quoted,
+// and that output, parsed again, became a literal block: emitting what was
+// emitted must give the same bytes.
+TEST(EmitterIdempotenceTest, PlainMultiLineStringsTakeTheQuotedStringsForm) {
+  const std::string input = std::string(
+      "- job_name: t 0@]\n    .rules.yamllabels '10.0.#.2:9100@]\n \n    .rules.yamllabels '10.0.#.2:9100@]\n"
+      "   envbelsBat  envbels");
+  ValidationOptions o;
+  Document doc;
+  doc.name = "dir/frag.scrape.yml";
+  doc.data = input;
+  absl::StatusOr<Fragment> first = ParseFragment("file", doc, o);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->scrape_configs.size(), 1u);
+  doc.data = first->scrape_configs[0].yaml;
+  absl::StatusOr<Fragment> second = ParseFragment("file", doc, o);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->scrape_configs[0].yaml, first->scrape_configs[0].yaml);
+  EXPECT_EQ(second->scrape_configs[0].job_name, first->scrape_configs[0].job_name);
+}
+
+}  // namespace
+}  // namespace promconf
