@@ -161,6 +161,8 @@ struct Rendered {
 class ChartTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
+    // Every suite derived from this one calls it: build helmrender once.
+    if (renderer_ != nullptr) return;
     renderer_ = new std::string;
     skip_ = new std::string;
     const std::string go = FindProgram("go");
