@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -171,34 +172,90 @@ class RenderReconciler final : public Reconciler {
 
 
 // "second-opinion": promtool over the rule fragments accepted since its last
-// run (validation.promtool), before the reload they would reach. What
-// promtool rejects is reverted and rendered again at once; the reload goes
-// ahead without it. A promtool that cannot run retries with backoff.
+// run (validation.promtool), before the reload they would reach. promtool runs
+// on a thread of its own, never on the worker, so no render waits for it;
+// when it is done the key comes back and its verdicts are applied here: what
+// promtool rejects is reverted and rendered again at once, and the reload
+// goes ahead without it. A promtool that cannot run retries with backoff.
 class SecondOpinionReconciler final : public Reconciler {
  public:
   SecondOpinionReconciler(OutputReconciler* output, Reconciler* render, WorkQueue* queue, Metrics* metrics,
-                          bool reload_enabled)
-      : output_(output), render_(render), queue_(queue), metrics_(metrics), reload_enabled_(reload_enabled) {}
+                          bool reload_enabled, std::string promtool)
+      : output_(output),
+        render_(render),
+        queue_(queue),
+        metrics_(metrics),
+        reload_enabled_(reload_enabled),
+        promtool_(std::move(promtool)) {}
+  ~SecondOpinionReconciler() override { Join(); }
 
-  ReconcileResult Reconcile(const std::string& /*key*/) override {
-    absl::StatusOr<SecondOpinionReport> r = output_->SecondOpinion();
-    if (!r.ok()) return {r.status(), std::nullopt};
-    if (r->disagreements > 0) metrics_->IncValidationDisagreements("rules", r->disagreements);
-    if (r->skipped > 0) metrics_->IncValidationSkipped("rules", r->skipped);
-    if (r->rerender_needed) {
-      // Queues the reload itself (nothing is pending any more).
-      return render_->Reconcile(kRenderKey);
+  // Waits for a promtool run in flight (App::Stop).
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+  ReconcileResult Reconcile(const std::string& key) override {
+    absl::StatusOr<std::vector<std::string>> verdicts;
+    {
+      absl::MutexLock lock(&mu_);
+      if (running_) return {};  // the run queues this key again when done
+      if (!finished_) return Start(key);
+      finished_ = false;
+      verdicts = std::move(verdicts_);
     }
-    if (reload_enabled_) queue_->Add(Reloader::kKey);
+    Join();
+    if (!verdicts.ok()) return {verdicts.status(), std::nullopt};
+    const SecondOpinionReport r = output_->ApplySecondOpinion(batch_, *verdicts);
+    batch_ = SecondOpinionBatch{};
+    if (r.disagreements > 0) metrics_->IncValidationDisagreements("rules", r.disagreements);
+    if (r.skipped > 0) metrics_->IncValidationSkipped("rules", r.skipped);
+    // Renders again when something was reverted, and either way queues what
+    // comes next: another run for fragments changed meanwhile, or the reload.
+    if (r.rerender_needed) return render_->Reconcile(kRenderKey);
+    if (output_->SecondOpinionPending()) {
+      queue_->Add(key);
+    } else if (reload_enabled_) {
+      queue_->Add(Reloader::kKey);
+    }
     return {};
   }
 
  private:
+  ReconcileResult Start(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!output_->SecondOpinionPending()) {
+      if (reload_enabled_) queue_->Add(Reloader::kKey);
+      return {};
+    }
+    batch_ = output_->TakeSecondOpinionBatch();
+    running_ = true;
+    if (thread_.joinable()) thread_.join();
+    thread_ = std::thread([this, key] {
+      absl::StatusOr<std::vector<std::string>> v = RunSecondOpinion(promtool_, batch_);
+      {
+        absl::MutexLock lock(&mu_);
+        verdicts_ = std::move(v);
+        running_ = false;
+        finished_ = true;
+      }
+      queue_->Add(key);
+    });
+    return {};
+  }
+
   OutputReconciler* const output_;
   Reconciler* const render_;
   WorkQueue* const queue_;
   Metrics* const metrics_;
   const bool reload_enabled_;
+  const std::string promtool_;
+  // Only touched by Reconcile (one worker at a time per key); read by the
+  // promtool thread while running_.
+  SecondOpinionBatch batch_;
+  std::thread thread_;
+  absl::Mutex mu_;
+  bool running_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  absl::StatusOr<std::vector<std::string>> verdicts_ ABSL_GUARDED_BY(mu_);
 };
 
 std::vector<std::string> SourceNames(const Config& config) {
@@ -222,7 +279,8 @@ class AppImpl final : public App {
         reloader_(std::move(reloader)),
         render_(&output_, &queue_, &health_, metrics, reloader_->enabled() && !options.dry_run,
                 &events_, config.output.configmap.has_value() && !options.dry_run),
-        second_opinion_(&output_, &render_, &queue_, metrics, reloader_->enabled() && !options.dry_run),
+        second_opinion_(&output_, &render_, &queue_, metrics, reloader_->enabled() && !options.dry_run,
+                        output_.promtool()),
         metrics_(metrics),
         observer_(metrics),
         controller_("promconf", &queue_, &mux_, clock_, &observer_),
@@ -379,6 +437,7 @@ class AppImpl final : public App {
     // Sources next, so nothing is added while the queue drains.
     for (auto& source : sources_) source->Stop();
     controller_.Stop();
+    second_opinion_.Join();
     queue_metrics_.StopRefreshing();
   }
 

@@ -1,5 +1,7 @@
 #include "reconcile/output_reconciler.h"
 
+#include <tuple>
+
 #include <malloc.h>
 
 #include <algorithm>
@@ -351,77 +353,107 @@ void OutputReconciler::ParseEntry(const std::string& source,
 
 bool OutputReconciler::SecondOpinionPending() const { return !unvetted_.empty(); }
 
-absl::StatusOr<SecondOpinionReport> OutputReconciler::SecondOpinion() {
-  SecondOpinionReport out;
-  if (unvetted_.empty() || options_.promtool.empty()) return out;
-  std::vector<std::pair<Key, std::shared_ptr<const Fragment>>> pending;
+SecondOpinionBatch OutputReconciler::TakeSecondOpinionBatch() const {
+  SecondOpinionBatch batch;
   for (const Key& key : unvetted_) {
     auto it = entries_.find(key);
     if (it == entries_.end() || !it->second.unvetted || it->second.accepted == nullptr) continue;
-    pending.emplace_back(key, it->second.accepted);
+    batch.items.push_back({key.first, key.second, it->second.accepted});
   }
   // Deterministic order: the log and the batches do not depend on hashing.
-  std::sort(pending.begin(), pending.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(batch.items.begin(), batch.items.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.source, a.document) < std::tie(b.source, b.document);
+  });
+  return batch;
+}
+
+absl::StatusOr<std::vector<std::string>> RunSecondOpinion(const std::string& promtool,
+                                                          const SecondOpinionBatch& batch) {
   // A few hundred files per promtool process keeps the command line short.
   constexpr size_t kBatch = 256;
   std::vector<std::string> verdicts;
-  for (size_t start = 0; start < pending.size(); start += kBatch) {
-    const size_t end = std::min(pending.size(), start + kBatch);
+  for (size_t start = 0; start < batch.items.size(); start += kBatch) {
+    const size_t end = std::min(batch.items.size(), start + kBatch);
     std::vector<absl::string_view> files;
-    for (size_t i = start; i < end; ++i) files.push_back(pending[i].second->output_bytes());
-    absl::StatusOr<std::vector<std::string>> batch = PromtoolCheckRules(options_.promtool, files);
-    if (!batch.ok()) {
+    for (size_t i = start; i < end; ++i) files.push_back(batch.items[i].fragment->output_bytes());
+    absl::StatusOr<std::vector<std::string>> part = PromtoolCheckRules(promtool, files);
+    if (!part.ok()) {
       LOG_WARN("promtool could not give its second opinion; retrying",
-               {{"promtool", options_.promtool}, {"err", batch.status().message()}});
-      return absl::UnavailableError(absl::StrCat("promtool: ", batch.status().message()));
+               {{"promtool", promtool}, {"err", part.status().message()}});
+      return absl::UnavailableError(absl::StrCat("promtool: ", part.status().message()));
     }
-    verdicts.insert(verdicts.end(), batch->begin(), batch->end());
+    verdicts.insert(verdicts.end(), part->begin(), part->end());
   }
+  return verdicts;
+}
+
+SecondOpinionReport OutputReconciler::ApplySecondOpinion(const SecondOpinionBatch& batch,
+                                                         const std::vector<std::string>& verdicts) {
+  SecondOpinionReport out;
   // promtool's own release judges what it cannot know as invalid: a fragment
   // that promconf also refuses when validating for that release is newer
   // than promtool, not wrong.
   ValidationOptions as_promtool = options_.validation;
   as_promtool.prometheus_version = options_.promtool_version;
-  for (size_t i = 0; i < pending.size(); ++i) {
-    const auto& [key, fragment] = pending[i];
-    Entry& e = entries_[key];
+  for (size_t i = 0; i < batch.items.size() && i < verdicts.size(); ++i) {
+    const SecondOpinionBatch::Item& item = batch.items[i];
+    const Key key(item.source, item.document);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) continue;  // gone meanwhile
+    Entry& e = it->second;
+    ++out.checked;
+    if (e.accepted != item.fragment) continue;  // replaced meanwhile: vetted next time
     unvetted_.erase(key);
     e.unvetted = false;
-    ++out.checked;
-    if (e.accepted != fragment) continue;  // replaced meanwhile; vetted next time
     if (verdicts[i].empty()) {
-      e.vetted = fragment;
+      e.vetted = item.fragment;
       continue;
     }
     bool skipped = false;
     if (!options_.promtool_version.empty()) {
       Document doc;
-      doc.name = key.second;
-      doc.data = fragment->output_bytes();
-      skipped = !ParseFragment(key.first, doc, as_promtool).ok();
+      doc.name = item.document;
+      doc.data = item.fragment->output_bytes();
+      skipped = !ParseFragment(item.source, doc, as_promtool).ok();
     }
     if (skipped) {
       ++out.skipped;
-      e.vetted = fragment;
+      e.vetted = item.fragment;
       LOG_INFO("promtool refused a fragment its release cannot know; kept",
-               {{"source", key.first}, {"document", key.second}, {"promtool_version", options_.promtool_version},
-                {"promtool", verdicts[i]}});
+               {{"source", item.source}, {"document", item.document},
+                {"promtool_version", options_.promtool_version}, {"promtool", verdicts[i]}});
       continue;
     }
     ++out.disagreements;
     out.rerender_needed = true;
     e.accepted = e.vetted;
-    e.parse_error = Describe(key.first, key.second, {0, "", absl::StrCat("promtool: ", verdicts[i])});
+    e.parse_error = Describe(item.source, item.document, {0, "", absl::StrCat("promtool: ", verdicts[i])});
     LOG_WARN("promtool rejected a fragment promconf accepted; reverted (a validation disagreement)",
-             {{"source", key.first},
-              {"document", key.second},
+             {{"source", item.source},
+              {"document", item.document},
               {"reason", absl::StrCat("promtool: ", verdicts[i])},
               {"kept_last_accepted", e.accepted != nullptr}});
   }
-  unvetted_.clear();
+  // Entries no longer there or no longer unvetted leave the set too.
+  for (auto it = unvetted_.begin(); it != unvetted_.end();) {
+    auto e = entries_.find(*it);
+    if (e == entries_.end() || !e->second.unvetted || e->second.accepted == nullptr) {
+      unvetted_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
   // The reverted versions reach the files through a full render.
   if (out.rerender_needed) last_ok_ = false;
   return out;
+}
+
+absl::StatusOr<SecondOpinionReport> OutputReconciler::SecondOpinion() {
+  if (unvetted_.empty() || options_.promtool.empty()) return SecondOpinionReport{};
+  const SecondOpinionBatch batch = TakeSecondOpinionBatch();
+  absl::StatusOr<std::vector<std::string>> verdicts = RunSecondOpinion(options_.promtool, batch);
+  if (!verdicts.ok()) return verdicts.status();
+  return ApplySecondOpinion(batch, *verdicts);
 }
 
 FragmentStatus OutputReconciler::MakeStatus(const std::string& source, const std::string& document,

@@ -100,6 +100,21 @@ struct SecondOpinionReport {
   bool rerender_needed = false;
 };
 
+// Rule fragments taken for one promtool run: what each was when taken.
+struct SecondOpinionBatch {
+  struct Item {
+    std::string source, document;
+    std::shared_ptr<const Fragment> fragment;
+  };
+  std::vector<Item> items;
+};
+
+// Runs promtool over a batch (a process per 256 files). Thread-safe: touches
+// no reconciler state, so it runs off the worker and never delays a file.
+// Unavailable when promtool could not run.
+absl::StatusOr<std::vector<std::string>> RunSecondOpinion(const std::string& promtool,
+                                                          const SecondOpinionBatch& batch);
+
 class OutputReconciler : public Reconciler {
  public:
   OutputReconciler(DocumentStore* store, OutputOptions options);
@@ -114,8 +129,19 @@ class OutputReconciler : public Reconciler {
   bool SecondOpinionPending() const;
   // Runs promtool over them (a batch per process). Unavailable when promtool
   // could not run: they stay pending (retry with backoff). Same caller as
-  // Reconcile().
+  // Reconcile(). The three steps below, in one call (--once, tests).
   absl::StatusOr<SecondOpinionReport> SecondOpinion();
+  // The unvetted rule fragments as they are now; they stay pending until
+  // ApplySecondOpinion. Same caller as Reconcile().
+  SecondOpinionBatch TakeSecondOpinionBatch() const;
+  // promtool's verdicts (one per item; "" = accepted) on a batch taken
+  // earlier: what promtool rejects is reverted, unless the fragment changed
+  // meanwhile (it waits for the next run). Same caller as Reconcile().
+  SecondOpinionReport ApplySecondOpinion(const SecondOpinionBatch& batch,
+                                         const std::vector<std::string>& verdicts);
+
+  // OutputOptions::promtool.
+  const std::string& promtool() const { return options_.promtool; }
 
   ReconcileReport LastReport() const;
   // Sorted by source order, then document name.
