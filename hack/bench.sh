@@ -20,6 +20,7 @@ declare -A args=(
   [kube_bench]="--updates=300"
   [render_bench]="1000 10000"
   [source_latency_bench]="100"
+  [controller_bench]="200 5"
 )
 start=$SECONDS
 for b in "$build"/bench/*_bench; do
