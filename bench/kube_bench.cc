@@ -40,10 +40,10 @@
 #include "simdjson.h"
 #include "informers/kubernetes/kubernetes_source.h"
 #include "informers/kubernetes/watch_stream_decoder.h"
-#include "reconcile/controller.h"
+#include "runtime/controller.h"
 #include "reconcile/fragment.h"
 #include "reconcile/output_reconciler.h"
-#include "reconcile/workqueue.h"
+#include "runtime/workqueue.h"
 #include "tests/fakes/kube_apiserver.h"
 #include "util/log.h"
 
@@ -247,7 +247,7 @@ OutputOptions OutputsIn(const std::string& dir) {
 struct RenderPipeline {
   explicit RenderPipeline(const std::string& out_dir)
       : store({"bench"}),
-        queue("bench", Clock::Real(), NewDefaultControllerRateLimiter(Clock::Real())),
+        queue("bench", Clock::Real(), runtime::NewDefaultControllerRateLimiter(Clock::Real())),
         health(Clock::Real()),
         reconciler(&store, OutputsIn(out_dir)),
         controller("bench", &queue, &reconciler, Clock::Real()),
@@ -270,10 +270,10 @@ struct RenderPipeline {
   }
 
   DocumentStore store;
-  WorkQueue queue;
+  runtime::WorkQueue queue;
   HealthTracker health;
   OutputReconciler reconciler;
-  Controller controller;
+  runtime::Controller controller;
   SourceSink sink;
   BenchCallbacks callbacks;
 };

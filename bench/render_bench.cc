@@ -118,7 +118,7 @@ Row RunOne(int n) {
   OutputReconciler rec(&store, o);
 
   auto t0 = Clock::now();
-  ReconcileResult r = rec.Reconcile("all");
+  runtime::ReconcileResult r = rec.Reconcile("all");
   row.first_ms = Ms(Clock::now() - t0);
   if (!r.status.ok()) fprintf(stderr, "first render failed: %s\n", std::string(r.status.message()).c_str());
 

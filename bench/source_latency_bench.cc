@@ -38,10 +38,10 @@
 #include "informers/consul/consul_source.h"
 #include "informers/etcd/etcd_source.h"
 #include "informers/zookeeper/zookeeper_source.h"
-#include "reconcile/controller.h"
+#include "runtime/controller.h"
 #include "reconcile/fragment.h"
 #include "reconcile/output_reconciler.h"
-#include "reconcile/workqueue.h"
+#include "runtime/workqueue.h"
 #include "controller/health.h"
 #include "controller/source_sink.h"
 #include "tests/fakes/consul_server.h"
@@ -195,11 +195,11 @@ int Run(const Backend& backend, int iterations) {
   }
 
   DocumentStore store({kSource});
-  WorkQueue queue("bench", Clock::Real(), NewDefaultControllerRateLimiter(Clock::Real()));
+  runtime::WorkQueue queue("bench", Clock::Real(), runtime::NewDefaultControllerRateLimiter(Clock::Real()));
   OutputOptions options;
   options.dir = out_dir;
   OutputReconciler reconciler(&store, options);
-  Controller controller("bench", &queue, &reconciler, Clock::Real());
+  runtime::Controller controller("bench", &queue, &reconciler, Clock::Real());
   controller.Start(1);
   HealthTracker health(Clock::Real());
   health.AddSource(kSource, absl::InfiniteDuration(), {""});

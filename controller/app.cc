@@ -22,14 +22,14 @@
 #include "controller/rejection_events.h"
 #include "controller/source_sink.h"
 #include "metrics/metrics.h"
-#include "reconcile/controller.h"
+#include "runtime/controller.h"
 #include "reconcile/output_reconciler.h"
 #include "reconcile/prometheus/scrape_schema.h"
 #include "reconcile/yaml_tree.h"
 #include "reconcile/promtool.h"
 #include "reconcile/reloader.h"
-#include "reconcile/workqueue.h"
-#include "reconcile/workqueue_metrics.h"
+#include "runtime/workqueue.h"
+#include "runtime/workqueue_metrics.h"
 #include "util/file.h"
 #include "util/http_client.h"
 #include "util/json.h"
@@ -113,17 +113,17 @@ OutputOptions MakeOutputOptions(const Config& config, const AppOptions& options,
 // readiness, asking for a reload when an output changed). Rendering waits
 // until every source synced once (client-go's WaitForCacheSync): a partial
 // first render would drop the fragments of a source that is still listing.
-class RenderReconciler final : public Reconciler {
+class RenderReconciler final : public runtime::Reconciler {
  public:
-  RenderReconciler(OutputReconciler* output, WorkQueue* queue, HealthTracker* health,
+  RenderReconciler(OutputReconciler* output, runtime::WorkQueue* queue, HealthTracker* health,
                    Metrics* metrics, bool reload_enabled, RejectionEvents* events, bool publish)
       : output_(output), queue_(queue), health_(health), metrics_(metrics),
         reload_enabled_(reload_enabled), events_(events), publish_(publish) {}
 
-  ReconcileResult Reconcile(const std::string& key) override {
+  runtime::ReconcileResult Reconcile(const std::string& key) override {
     // Not synced yet: the last source's first snapshot queues "render" again.
     if (!health_->AllSynced()) return {};
-    ReconcileResult result = output_->Reconcile(key);
+    runtime::ReconcileResult result = output_->Reconcile(key);
     if (!result.status.ok()) return result;
     const ReconcileReport report = output_->LastReport();
     for (const char* kind : {"rules", "scrape", "targets"}) {
@@ -159,7 +159,7 @@ class RenderReconciler final : public Reconciler {
 
  private:
   OutputReconciler* const output_;
-  WorkQueue* const queue_;
+  runtime::WorkQueue* const queue_;
   HealthTracker* const health_;
   Metrics* const metrics_;
   const bool reload_enabled_;
@@ -177,9 +177,9 @@ class RenderReconciler final : public Reconciler {
 // when it is done the key comes back and its verdicts are applied here: what
 // promtool rejects is reverted and rendered again at once, and the reload
 // goes ahead without it. A promtool that cannot run retries with backoff.
-class SecondOpinionReconciler final : public Reconciler {
+class SecondOpinionReconciler final : public runtime::Reconciler {
  public:
-  SecondOpinionReconciler(OutputReconciler* output, Reconciler* render, WorkQueue* queue, Metrics* metrics,
+  SecondOpinionReconciler(OutputReconciler* output, runtime::Reconciler* render, runtime::WorkQueue* queue, Metrics* metrics,
                           bool reload_enabled, std::string promtool)
       : output_(output),
         render_(render),
@@ -194,7 +194,7 @@ class SecondOpinionReconciler final : public Reconciler {
     if (thread_.joinable()) thread_.join();
   }
 
-  ReconcileResult Reconcile(const std::string& key) override {
+  runtime::ReconcileResult Reconcile(const std::string& key) override {
     absl::StatusOr<std::vector<std::string>> verdicts;
     {
       absl::MutexLock lock(&mu_);
@@ -221,7 +221,7 @@ class SecondOpinionReconciler final : public Reconciler {
   }
 
  private:
-  ReconcileResult Start(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  runtime::ReconcileResult Start(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!output_->SecondOpinionPending()) {
       if (reload_enabled_) queue_->Add(Reloader::kKey);
       return {};
@@ -243,8 +243,8 @@ class SecondOpinionReconciler final : public Reconciler {
   }
 
   OutputReconciler* const output_;
-  Reconciler* const render_;
-  WorkQueue* const queue_;
+  runtime::Reconciler* const render_;
+  runtime::WorkQueue* const queue_;
   Metrics* const metrics_;
   const bool reload_enabled_;
   const std::string promtool_;
@@ -274,7 +274,7 @@ class AppImpl final : public App {
         store_(SourceNames(config)),
         health_(clock_),
         queue_metrics_(metrics, "promconf"),
-        queue_("promconf", clock_, NewDefaultControllerRateLimiter(clock_), &queue_metrics_),
+        queue_("promconf", clock_, runtime::NewDefaultControllerRateLimiter(clock_), &queue_metrics_),
         output_(&store_, MakeOutputOptions(config, options, std::move(promtool))),
         reloader_(std::move(reloader)),
         render_(&output_, &queue_, &health_, metrics, reloader_->enabled() && !options.dry_run,
@@ -450,7 +450,7 @@ class AppImpl final : public App {
                        health_.NotSyncedReport()));
     }
     if (published_input_ != nullptr) {
-      ReconcileResult copied = published_input_->Reconcile(kRenderKey);
+      runtime::ReconcileResult copied = published_input_->Reconcile(kRenderKey);
       if (!copied.status.ok()) return copied.status;
       if (!health_.Readyz().ok) {
         return absl::FailedPreconditionError(
@@ -459,7 +459,7 @@ class AppImpl final : public App {
       if (!reloader_->enabled() || options_.dry_run) return absl::OkStatus();
       return reloader_->ReloadOnce();
     }
-    ReconcileResult result = output_.Reconcile(kRenderKey);
+    runtime::ReconcileResult result = output_.Reconcile(kRenderKey);
     if (!result.status.ok()) return result.status;
     // --once and --dry-run take promtool's second opinion inline.
     if (output_.SecondOpinionPending()) {
@@ -477,7 +477,7 @@ class AppImpl final : public App {
       if (elector_ != nullptr) {
         LOG_INFO("--once does not publish ConfigMaps under leader election", {});
       } else {
-        ReconcileResult published = publish_->Reconcile(kPublishKey);
+        runtime::ReconcileResult published = publish_->Reconcile(kPublishKey);
         if (!published.status.ok()) return published.status;
       }
     }
@@ -543,17 +543,17 @@ class AppImpl final : public App {
 
   DocumentStore store_;
   HealthTracker health_;
-  QueueMetrics queue_metrics_;
-  WorkQueue queue_;
+  runtime::QueueMetrics queue_metrics_;
+  runtime::WorkQueue queue_;
   OutputReconciler output_;
   std::unique_ptr<Reloader> reloader_;
   RejectionEvents events_;
   RenderReconciler render_;
   SecondOpinionReconciler second_opinion_;
   Metrics* const metrics_;
-  ReconcilerMux mux_;
-  ReconcileMetricsObserver observer_;
-  Controller controller_;
+  runtime::ReconcilerMux mux_;
+  runtime::ReconcileMetricsObserver observer_;
+  runtime::Controller controller_;
   SourceMetricsAdapter source_metrics_;
   std::vector<std::unique_ptr<SourceSink>> sinks_;
   std::vector<std::unique_ptr<Source>> sources_;

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "controller/health.h"
 #include "reconcile/reloader.h"
-#include "reconcile/workqueue.h"
+#include "runtime/workqueue.h"
 #include "util/log.h"
 #include "yaml-cpp/yaml.h"
 
@@ -146,7 +146,7 @@ PublishReconciler::PublishReconciler(std::string dir, std::string output_name, i
 
 void PublishReconciler::WaitForPublishToEnd() { absl::MutexLock lock(&publish_mu_); }
 
-ReconcileResult PublishReconciler::Reconcile(const std::string& key) {
+runtime::ReconcileResult PublishReconciler::Reconcile(const std::string& key) {
   (void)key;
   // Followers render but do not publish; becoming the leader queues us.
   // Not rendered yet: the first render queues us again.
@@ -196,7 +196,7 @@ ReconcileResult PublishReconciler::Reconcile(const std::string& key) {
 PublishedSetReconciler::PublishedSetReconciler(DocumentStore* store, std::string source,
                                                std::string ns, std::string name, int shard,
                                                std::string dir, Filesystem* fs,
-                                               HealthTracker* health, WorkQueue* queue,
+                                               HealthTracker* health, runtime::WorkQueue* queue,
                                                bool reload_enabled)
     : store_(store),
       source_(std::move(source)),
@@ -208,7 +208,7 @@ PublishedSetReconciler::PublishedSetReconciler(DocumentStore* store, std::string
       reload_enabled_(reload_enabled),
       writer_(fs, std::move(dir)) {}
 
-ReconcileResult PublishedSetReconciler::Reconcile(const std::string& key) {
+runtime::ReconcileResult PublishedSetReconciler::Reconcile(const std::string& key) {
   (void)key;
   if (!health_->AllSynced()) return {};
   std::shared_ptr<const StoreSnapshot> snap = store_->Snapshot();

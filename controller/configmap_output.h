@@ -28,13 +28,15 @@
 #include "informers/kubernetes/configmap_publisher.h"
 #include "informers/kubernetes/leader_elector.h"
 #include "reconcile/atomic_writer.h"
-#include "reconcile/reconciler.h"
+#include "runtime/reconciler.h"
 
 namespace promconf {
 
 class HealthTracker;
 class Metrics;
+namespace runtime {
 class WorkQueue;
+}  // namespace runtime
 
 inline constexpr char kPublishKey[] = "publish";
 
@@ -52,7 +54,7 @@ absl::StatusOr<std::map<std::string, std::string>> ReadOutputTree(Filesystem* fs
 absl::StatusOr<std::string> ShardPrometheusConfig(const std::string& prometheus_yml, int shard,
                                                   int shards);
 
-class PublishReconciler final : public Reconciler {
+class PublishReconciler final : public runtime::Reconciler {
  public:
   // `elector` may be null (a single replica always publishes). `rendered`
   // says this process has rendered the output dir from synced sources: an
@@ -62,7 +64,7 @@ class PublishReconciler final : public Reconciler {
                     std::unique_ptr<ConfigMapPublisher> publisher, LeaderElector* elector,
                     Filesystem* fs, std::function<bool()> rendered);
 
-  ReconcileResult Reconcile(const std::string& key) override;
+  runtime::ReconcileResult Reconcile(const std::string& key) override;
 
   // Returns once no publish is in flight; none starts until the elector's
   // fence is up again (on_stopped_leading).
@@ -87,13 +89,13 @@ class PublishReconciler final : public Reconciler {
   std::unique_ptr<ConfigMapPublisher> publisher_ ABSL_GUARDED_BY(publish_mu_);
 };
 
-class PublishedSetReconciler final : public Reconciler {
+class PublishedSetReconciler final : public runtime::Reconciler {
  public:
   PublishedSetReconciler(DocumentStore* store, std::string source, std::string ns,
                          std::string name, int shard, std::string dir, Filesystem* fs,
-                         HealthTracker* health, WorkQueue* queue, bool reload_enabled);
+                         HealthTracker* health, runtime::WorkQueue* queue, bool reload_enabled);
 
-  ReconcileResult Reconcile(const std::string& key) override;
+  runtime::ReconcileResult Reconcile(const std::string& key) override;
   uint64_t writes() const { return writer_.writes(); }
 
  private:
@@ -102,7 +104,7 @@ class PublishedSetReconciler final : public Reconciler {
   const std::string source_, ns_, name_;
   const int shard_;
   HealthTracker* const health_;
-  WorkQueue* const queue_;
+  runtime::WorkQueue* const queue_;
   const bool reload_enabled_;
 
   // Only touched by Reconcile().

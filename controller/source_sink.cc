@@ -4,7 +4,7 @@
 
 namespace promconf {
 
-SourceSink::SourceSink(std::string source, DocumentStore* store, WorkQueue* queue,
+SourceSink::SourceSink(std::string source, DocumentStore* store, runtime::WorkQueue* queue,
                        HealthTracker* health, SourceMetricsSink* metrics)
     : source_(std::move(source)), store_(store), queue_(queue), health_(health),
       metrics_(metrics) {}

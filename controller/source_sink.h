@@ -11,7 +11,7 @@
 #include "controller/health.h"
 #include "informers/document_store.h"
 #include "informers/source.h"
-#include "reconcile/workqueue.h"
+#include "runtime/workqueue.h"
 
 namespace promconf {
 
@@ -32,7 +32,7 @@ inline constexpr char kRenderKey[] = "render";
 class SourceSink final : public SourceCallbacks {
  public:
   // All pointers must outlive the sink.
-  SourceSink(std::string source, DocumentStore* store, WorkQueue* queue, HealthTracker* health,
+  SourceSink(std::string source, DocumentStore* store, runtime::WorkQueue* queue, HealthTracker* health,
              SourceMetricsSink* metrics);
 
   void OnSnapshot(absl::string_view prefix, std::vector<Document> docs) override;
@@ -47,7 +47,7 @@ class SourceSink final : public SourceCallbacks {
   // Constant after construction.
   const std::string source_;
   DocumentStore* const store_;
-  WorkQueue* const queue_;
+  runtime::WorkQueue* const queue_;
   HealthTracker* const health_;
   SourceMetricsSink* const metrics_;
 };

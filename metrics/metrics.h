@@ -42,7 +42,7 @@ absl::string_view ReconcileOutcomeName(ReconcileOutcome outcome);
 
 // client-go's workqueue_* families (k8s.io/component-base/metrics/prometheus/
 // workqueue), one child per queue `name`. The WorkQueueMetrics adapter lives in
-// reconcile/workqueue_metrics.h (reconcile depends on metrics, not back).
+// runtime/workqueue_metrics.h (runtime depends on metrics, not back).
 class WorkQueueMetricFamilies {
  public:
   // The children of one queue; references stay valid while the families live.

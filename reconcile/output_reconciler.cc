@@ -165,7 +165,7 @@ uint64_t OutputReconciler::writes() const {
   return writes_;
 }
 
-ReconcileResult OutputReconciler::Reconcile(const std::string& /*key*/) {
+runtime::ReconcileResult OutputReconciler::Reconcile(const std::string& /*key*/) {
   std::shared_ptr<const StoreSnapshot> snap = store_->Snapshot();
 
   std::string base;

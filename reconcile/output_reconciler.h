@@ -33,7 +33,7 @@
 #include "reconcile/atomic_writer.h"
 #include "reconcile/filesystem.h"
 #include "reconcile/fragment.h"
-#include "reconcile/reconciler.h"
+#include "runtime/reconciler.h"
 
 namespace promconf {
 
@@ -115,14 +115,14 @@ struct SecondOpinionBatch {
 absl::StatusOr<std::vector<std::string>> RunSecondOpinion(const std::string& promtool,
                                                           const SecondOpinionBatch& batch);
 
-class OutputReconciler : public Reconciler {
+class OutputReconciler : public runtime::Reconciler {
  public:
   OutputReconciler(DocumentStore* store, OutputOptions options);
 
   // OK; kUnavailable on I/O errors (retry); kInvalidArgument /
   // kFailedPrecondition when the base config is bad or missing (terminal
   // until someone fixes it). The key is not interpreted.
-  ReconcileResult Reconcile(const std::string& key) override;
+  runtime::ReconcileResult Reconcile(const std::string& key) override;
 
   // Whether rule fragments accepted since the last SecondOpinion() wait for
   // promtool. Same caller as Reconcile().

@@ -104,7 +104,7 @@ bool Reloader::enabled() const {
   return !options_.url.empty() || !options_.signal.empty() || !options_.command.empty();
 }
 
-ReconcileResult Reloader::Reconcile(const std::string& key) {
+runtime::ReconcileResult Reloader::Reconcile(const std::string& key) {
   if (key != kKey) {
     return {absl::InvalidArgumentError(
                 absl::StrCat("reloader: unexpected key \"", key, "\" (want \"", kKey, "\")")),

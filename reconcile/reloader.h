@@ -29,7 +29,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "metrics/metrics.h"
-#include "reconcile/reconciler.h"
+#include "runtime/reconciler.h"
 #include "util/clock.h"
 #include "util/http_client.h"
 
@@ -48,7 +48,7 @@ struct ReloaderOptions {
 // "SIGHUP", "HUP", "sighup", "1" -> SIGHUP; InvalidArgument otherwise.
 absl::StatusOr<int> ParseSignal(const std::string& name);
 
-class Reloader final : public Reconciler {
+class Reloader final : public runtime::Reconciler {
  public:
   static constexpr char kKey[] = "reload";
 
@@ -62,7 +62,7 @@ class Reloader final : public Reconciler {
   bool enabled() const;
 
   // Key "reload" only (anything else is a terminal kInvalidArgument).
-  ReconcileResult Reconcile(const std::string& key) override;
+  runtime::ReconcileResult Reconcile(const std::string& key) override;
 
   // Reloads now, ignoring min_interval (--once). OK when reloading is off.
   absl::Status ReloadOnce();

@@ -64,7 +64,7 @@ void RenderAndCheck(DocumentStore* store, const std::string& base_path, int expe
   o.dir = dir.path() + "/generated";
   o.base_config_path = base_path;
   OutputReconciler r(store, o);
-  ReconcileResult res = r.Reconcile("render");
+  runtime::ReconcileResult res = r.Reconcile("render");
   ASSERT_TRUE(res.status.ok()) << res.status;
   ReconcileReport rep = r.LastReport();
   int accepted = 0;

@@ -85,7 +85,7 @@ TEST_F(ReloaderPrometheusTest, RuleChangesLandThroughTheReloadEndpoint) {
 
   // A changed rule file is picked up only after the reload.
   ASSERT_TRUE(prom_->WriteFile("rules/team-a.yml", RecordingRule("team_a", "promconf:second")).ok());
-  ReconcileResult first = (*reloader)->Reconcile(Reloader::kKey);
+  runtime::ReconcileResult first = (*reloader)->Reconcile(Reloader::kKey);
   ASSERT_TRUE(first.status.ok()) << first.status << "\n" << prom_->Log();
   // Prometheus' /-/reload returns once the reload is done: no waiting needed.
   EXPECT_TRUE(HasRule("promconf:second"));
@@ -103,7 +103,7 @@ TEST_F(ReloaderPrometheusTest, RuleChangesLandThroughTheReloadEndpoint) {
                                "      - record: promconf:broken\n        expr: sum(\n")
                   .ok());
   clock.Advance(absl::Seconds(2));
-  ReconcileResult failed = (*reloader)->Reconcile(Reloader::kKey);
+  runtime::ReconcileResult failed = (*reloader)->Reconcile(Reloader::kKey);
   EXPECT_EQ(failed.status.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(failed.status.message()), HasSubstr("HTTP 500"));
   EXPECT_THAT(std::string(failed.status.message()), HasSubstr("failed to reload config"));
@@ -118,7 +118,7 @@ TEST_F(ReloaderPrometheusTest, RuleChangesLandThroughTheReloadEndpoint) {
   // Fixing the file and retrying recovers.
   ASSERT_TRUE(prom_->WriteFile("rules/team-b.yml", RecordingRule("team_b", "promconf:fixed")).ok());
   clock.Advance(absl::Seconds(2));
-  ReconcileResult fixed = (*reloader)->Reconcile(Reloader::kKey);
+  runtime::ReconcileResult fixed = (*reloader)->Reconcile(Reloader::kKey);
   ASSERT_TRUE(fixed.status.ok()) << fixed.status;
   EXPECT_TRUE(HasRule("promconf:fixed"));
   EXPECT_TRUE(HasRule("promconf:second"));
@@ -141,7 +141,7 @@ TEST_F(ReloaderPrometheusTest, WithinMinIntervalTheReloadIsDeferredNotSent) {
 
   ASSERT_TRUE(prom_->WriteFile("rules/a.yml", RecordingRule("a", "promconf:v2")).ok());
   clock.Advance(absl::Seconds(1));
-  ReconcileResult deferred = (*reloader)->Reconcile(Reloader::kKey);
+  runtime::ReconcileResult deferred = (*reloader)->Reconcile(Reloader::kKey);
   ASSERT_TRUE(deferred.status.ok());
   ASSERT_TRUE(deferred.requeue_after.has_value());
   EXPECT_EQ(*deferred.requeue_after, absl::Seconds(4));

@@ -1,4 +1,4 @@
-#include "reconcile/controller.h"
+#include "runtime/controller.h"
 
 #include <algorithm>
 #include <atomic>
@@ -15,7 +15,7 @@
 #include "tests/fakes/fake_clock.h"
 #include "util/log.h"
 
-namespace promconf {
+namespace promconf::runtime {
 namespace {
 
 template <typename F>
@@ -425,4 +425,4 @@ TEST(ReconcilerMuxTest, UnroutedKeyIsTerminalNotFound) {
 }
 
 }  // namespace
-}  // namespace promconf
+}  // namespace promconf::runtime

@@ -9,9 +9,9 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "reconcile/controller.h"
-#include "reconcile/workqueue.h"
-#include "reconcile/workqueue_metrics.h"
+#include "runtime/controller.h"
+#include "runtime/workqueue.h"
+#include "runtime/workqueue_metrics.h"
 #include "tests/fakes/fake_clock.h"
 
 namespace promconf {
@@ -222,8 +222,8 @@ TEST(MetricsConcurrency, HelpersAndCollectRace) {
 TEST(WorkQueueMetricsAdapterTest, QueueReportsIntoItsNamedSeries) {
   Metrics m;
   FakeClock clock;
-  QueueMetrics queue_metrics(&m, "promconf");
-  WorkQueue queue("promconf", &clock, nullptr, &queue_metrics);
+  runtime::QueueMetrics queue_metrics(&m, "promconf");
+  runtime::WorkQueue queue("promconf", &clock, nullptr, &queue_metrics);
   queue_metrics.RefreshOnScrape(&queue);
 
   queue.Add("render");
@@ -250,11 +250,11 @@ TEST(WorkQueueMetricsAdapterTest, QueueReportsIntoItsNamedSeries) {
 
 TEST(WorkQueueMetricsAdapterTest, ObserverCountsReconcileResults) {
   Metrics m;
-  ReconcileMetricsObserver observer(&m);
-  observer.OnReconciled(kReconcileSuccess, absl::Milliseconds(5));
-  observer.OnReconciled(kReconcileRequeue, absl::Milliseconds(5));
-  observer.OnReconciled(kReconcileRequeue, absl::Milliseconds(5));
-  observer.OnReconciled(kReconcileError, absl::Milliseconds(5));
+  runtime::ReconcileMetricsObserver observer(&m);
+  observer.OnReconciled(runtime::kReconcileSuccess, absl::Milliseconds(5));
+  observer.OnReconciled(runtime::kReconcileRequeue, absl::Milliseconds(5));
+  observer.OnReconciled(runtime::kReconcileRequeue, absl::Milliseconds(5));
+  observer.OnReconciled(runtime::kReconcileError, absl::Milliseconds(5));
   const std::string text = m.ExpositionText();
   EXPECT_THAT(text, HasSubstr("promconf_reconcile_total{result=\"success\"} 1"));
   EXPECT_THAT(text, HasSubstr("promconf_reconcile_total{result=\"requeue\"} 2"));

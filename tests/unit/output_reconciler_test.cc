@@ -341,7 +341,7 @@ TEST_F(OutputReconcilerTest, DryRunPrintsDiffAndWritesNothing) {
 TEST_F(OutputReconcilerTest, IoErrorIsUnavailableBadBaseIsTerminal) {
   std::ofstream(dir_.path() + "/out") << "a file where the dir should be";
   auto r = Make();
-  ReconcileResult res = r->Reconcile("render");
+  runtime::ReconcileResult res = r->Reconcile("render");
   EXPECT_EQ(res.status.code(), absl::StatusCode::kUnavailable) << res.status;
   fs::remove(dir_.path() + "/out");
   auto bad = Make(false, "scrape_configs: 7\n");

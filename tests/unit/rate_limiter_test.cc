@@ -5,10 +5,10 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "reconcile/workqueue.h"
+#include "runtime/workqueue.h"
 #include "tests/fakes/fake_clock.h"
 
-namespace promconf {
+namespace promconf::runtime {
 namespace {
 
 using absl::Milliseconds;
@@ -151,4 +151,4 @@ TEST(RateLimiterTest, DefaultControllerRateLimiter) {
 }
 
 }  // namespace
-}  // namespace promconf
+}  // namespace promconf::runtime

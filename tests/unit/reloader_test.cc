@@ -14,8 +14,8 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "reconcile/controller.h"
-#include "reconcile/workqueue.h"
+#include "runtime/controller.h"
+#include "runtime/workqueue.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/http_test_server.h"
 #include "util/log.h"
@@ -80,13 +80,13 @@ class ReloaderTest : public ::testing::Test {
 
 TEST_F(ReloaderTest, ReloadsThenDefersWithinMinInterval) {
   auto r = Make(UrlOptions());
-  ReconcileResult first = r->Reconcile("reload");
+  runtime::ReconcileResult first = r->Reconcile("reload");
   ASSERT_TRUE(first.status.ok()) << first.status;
   EXPECT_FALSE(first.requeue_after.has_value());
   EXPECT_EQ(endpoint_.posts(), 1);
 
   clock_.Advance(absl::Milliseconds(500));
-  ReconcileResult soon = r->Reconcile("reload");
+  runtime::ReconcileResult soon = r->Reconcile("reload");
   EXPECT_TRUE(soon.status.ok());
   ASSERT_TRUE(soon.requeue_after.has_value());
   EXPECT_EQ(*soon.requeue_after, absl::Milliseconds(1500));
@@ -96,7 +96,7 @@ TEST_F(ReloaderTest, ReloadsThenDefersWithinMinInterval) {
   EXPECT_EQ(endpoint_.posts(), 1);
 
   clock_.Advance(absl::Milliseconds(500));
-  ReconcileResult later = r->Reconcile("reload");
+  runtime::ReconcileResult later = r->Reconcile("reload");
   EXPECT_TRUE(later.status.ok());
   EXPECT_FALSE(later.requeue_after.has_value());
   EXPECT_EQ(endpoint_.posts(), 2);
@@ -108,8 +108,8 @@ TEST_F(ReloaderTest, ReloadsThenDefersWithinMinInterval) {
 
 TEST_F(ReloaderTest, TheWorkQueueCoalescesChangesWithinMinIntervalIntoOneReload) {
   auto r = Make(UrlOptions());
-  WorkQueue queue("promconf", &clock_, nullptr);
-  Controller controller("promconf", &queue, r.get(), &clock_);
+  runtime::WorkQueue queue("promconf", &clock_, nullptr);
+  runtime::Controller controller("promconf", &queue, r.get(), &clock_);
 
   queue.Add("reload");
   ASSERT_TRUE(controller.ProcessNextItem());
@@ -138,7 +138,7 @@ TEST_F(ReloaderTest, FailureIsCountedLoggedAndRetryable) {
   endpoint_.set_fail(true);
   auto r = Make(UrlOptions());
   LogCapture logs;
-  ReconcileResult res = r->Reconcile("reload");
+  runtime::ReconcileResult res = r->Reconcile("reload");
   EXPECT_EQ(res.status.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(res.status.message()), HasSubstr("HTTP 500"));
   EXPECT_THAT(std::string(res.status.message()), HasSubstr("failed to reload config"));
@@ -163,7 +163,7 @@ TEST_F(ReloaderTest, ConsecutiveFailuresStretchTheInterval) {
   clock_.Advance(absl::Seconds(2));
   EXPECT_FALSE(r->Reconcile("reload").status.ok());  // failure 3: interval 4s
   clock_.Advance(absl::Seconds(2));
-  ReconcileResult waiting = r->Reconcile("reload");
+  runtime::ReconcileResult waiting = r->Reconcile("reload");
   EXPECT_TRUE(waiting.status.ok());
   ASSERT_TRUE(waiting.requeue_after.has_value());
   EXPECT_EQ(*waiting.requeue_after, absl::Seconds(2));
@@ -191,7 +191,7 @@ TEST_F(ReloaderTest, TimeoutIsHonoured) {
   o.timeout = absl::Milliseconds(300);
   auto r = Make(o);
   const absl::Time start = absl::Now();
-  ReconcileResult res = r->Reconcile("reload");
+  runtime::ReconcileResult res = r->Reconcile("reload");
   EXPECT_EQ(res.status.code(), absl::StatusCode::kUnavailable);
   EXPECT_LT(absl::Now() - start, absl::Seconds(4));  // did not wait for the server
   EXPECT_EQ(Metric("promconf_reloads_failed_total 1"), "promconf_reloads_failed_total 1");

@@ -30,7 +30,7 @@ Document Doc(std::string name, std::string data) {
 TEST(SourceSinkTest, ChangesLandInTheStoreAndQueueOneRenderKey) {
   FakeClock clock;
   DocumentStore store({"kv"});
-  WorkQueue queue("test", &clock, nullptr);
+  runtime::WorkQueue queue("test", &clock, nullptr);
   HealthTracker health(&clock);
   health.AddSource("kv", absl::Minutes(1), {""});
   CountingMetrics metrics;
@@ -73,7 +73,7 @@ TEST(SourceSinkTest, ChangesLandInTheStoreAndQueueOneRenderKey) {
 TEST(SourceSinkTest, EmptyFirstSnapshotStillAsksForTheFirstRender) {
   FakeClock clock;
   DocumentStore store({"kv"});
-  WorkQueue queue("test", &clock, nullptr);
+  runtime::WorkQueue queue("test", &clock, nullptr);
   HealthTracker health(&clock);
   health.AddSource("kv", absl::Minutes(1), {""});
   SourceSink sink("kv", &store, &queue, &health, nullptr);

@@ -2,7 +2,7 @@
 // rate_limiting_queue_test.go, plus the metrics hooks. Time is a FakeClock;
 // the only real waiting is bounded hand-off between threads.
 
-#include "reconcile/workqueue.h"
+#include "runtime/workqueue.h"
 
 #include <atomic>
 #include <set>
@@ -17,7 +17,7 @@
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_clock.h"
 
-namespace promconf {
+namespace promconf::runtime {
 namespace {
 
 // Polls `cond` for up to 10 s of real time: thread hand-offs only.
@@ -578,4 +578,4 @@ TEST_F(WorkQueueTest, NullMetricsAreAllowed) {
 }
 
 }  // namespace
-}  // namespace promconf
+}  // namespace promconf::runtime

@@ -17,11 +17,11 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "reconcile/reconciler.h"
-#include "reconcile/workqueue.h"
+#include "runtime/reconciler.h"
+#include "runtime/workqueue.h"
 #include "util/clock.h"
 
-namespace promconf {
+namespace promconf::runtime {
 
 // The result label of one reconcile.
 inline constexpr absl::string_view kReconcileSuccess = "success";
@@ -111,4 +111,4 @@ class Controller {
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-}  // namespace promconf
+}  // namespace promconf::runtime

@@ -1,4 +1,4 @@
-#include "reconcile/controller.h"
+#include "runtime/controller.h"
 
 #include <algorithm>
 #include <utility>
@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "util/log.h"
 
-namespace promconf {
+namespace promconf::runtime {
 
 absl::string_view HandleReconcileResult(WorkQueue& queue, const std::string& key,
                                         const ReconcileResult& result) {
@@ -129,4 +129,4 @@ void Controller::RunWorker() {
   }
 }
 
-}  // namespace promconf
+}  // namespace promconf::runtime

@@ -13,10 +13,10 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "metrics/metrics.h"
-#include "reconcile/controller.h"
-#include "reconcile/workqueue.h"
+#include "runtime/controller.h"
+#include "runtime/workqueue.h"
 
-namespace promconf {
+namespace promconf::runtime {
 
 class QueueMetrics final : public WorkQueueMetrics {
  public:
@@ -57,4 +57,4 @@ class ReconcileMetricsObserver final : public ControllerObserver {
   Metrics* const metrics_;
 };
 
-}  // namespace promconf
+}  // namespace promconf::runtime

@@ -1,6 +1,6 @@
-#include "reconcile/workqueue_metrics.h"
+#include "runtime/workqueue_metrics.h"
 
-namespace promconf {
+namespace promconf::runtime {
 
 QueueMetrics::QueueMetrics(Metrics* metrics, absl::string_view queue_name)
     : metrics_(metrics), children_(metrics->workqueue().ForQueue(queue_name)) {}
@@ -47,4 +47,4 @@ void ReconcileMetricsObserver::OnReconciled(absl::string_view result, absl::Dura
   metrics_->ReconcileDone(outcome, took);
 }
 
-}  // namespace promconf
+}  // namespace promconf::runtime

@@ -25,7 +25,7 @@
 #include "absl/time/time.h"
 #include "util/clock.h"
 
-namespace promconf {
+namespace promconf::runtime {
 
 // --- Rate limiters (client-go util/workqueue/default_rate_limiters.go) ------
 // Every limiter is thread-safe.
@@ -151,4 +151,4 @@ class WorkQueue {
   bool drain_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-}  // namespace promconf
+}  // namespace promconf::runtime

@@ -1,9 +1,9 @@
-#include "reconcile/workqueue.h"
+#include "runtime/workqueue.h"
 
 #include <algorithm>
 #include <utility>
 
-namespace promconf {
+namespace promconf::runtime {
 
 WorkQueue::WorkQueue(std::string name, Clock* clock, std::unique_ptr<RateLimiter> limiter,
                      WorkQueueMetrics* metrics)
@@ -173,4 +173,4 @@ void WorkQueue::UpdateUnfinishedWorkMetrics() {
   metrics_->SetLongestRunningProcessor(longest);
 }
 
-}  // namespace promconf
+}  // namespace promconf::runtime

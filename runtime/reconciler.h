@@ -11,7 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 
-namespace promconf {
+namespace promconf::runtime {
 
 struct ReconcileResult {
   absl::Status status;
@@ -27,4 +27,4 @@ class Reconciler {
   virtual ReconcileResult Reconcile(const std::string& key) = 0;
 };
 
-}  // namespace promconf
+}  // namespace promconf::runtime

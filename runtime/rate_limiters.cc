@@ -10,9 +10,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "reconcile/workqueue.h"
+#include "runtime/workqueue.h"
 
-namespace promconf {
+namespace promconf::runtime {
 namespace {
 
 // Counts failures per item; the policy turns a count into a delay.
@@ -169,4 +169,4 @@ std::unique_ptr<RateLimiter> NewDefaultControllerRateLimiter(Clock* clock) {
   return NewMaxOfRateLimiter(std::move(limiters));
 }
 
-}  // namespace promconf
+}  // namespace promconf::runtime
