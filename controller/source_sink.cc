@@ -11,9 +11,9 @@ SourceSink::SourceSink(std::string source, DocumentStore* store, runtime::WorkQu
 
 void SourceSink::Record(const StoreChange& change) {
   if (metrics_ != nullptr) {
-    if (change.added) metrics_->SourceEvent(source_, "added", change.added);
-    if (change.modified) metrics_->SourceEvent(source_, "modified", change.modified);
-    if (change.deleted) metrics_->SourceEvent(source_, "deleted", change.deleted);
+    if (change.added) metrics_->SourceEvent(source_, SourceEventType::kAdded, change.added);
+    if (change.modified) metrics_->SourceEvent(source_, SourceEventType::kModified, change.modified);
+    if (change.deleted) metrics_->SourceEvent(source_, SourceEventType::kDeleted, change.deleted);
     metrics_->SourceUp(source_, true);
     metrics_->SourceDocuments(source_, store_->DocumentCount(source_));
   }
@@ -26,7 +26,7 @@ void SourceSink::OnSnapshot(absl::string_view prefix, std::vector<Document> docs
   LOG_DEBUG("source synced", {{"source", source_}, {"prefix", prefix}, {"documents", n},
                               {"added", change.added}, {"modified", change.modified},
                               {"deleted", change.deleted}});
-  if (metrics_ != nullptr) metrics_->SourceEvent(source_, "relist", 1);
+  if (metrics_ != nullptr) metrics_->SourceEvent(source_, SourceEventType::kRelist, 1);
   health_->Synced(source_, prefix);
   Record(change);
   // The first snapshot of an empty source changes nothing, yet the first
@@ -47,7 +47,7 @@ void SourceSink::OnDelete(absl::string_view name) {
 void SourceSink::OnProgress() {
   health_->Progress(source_);
   if (metrics_ != nullptr) {
-    metrics_->SourceEvent(source_, "bookmark", 1);
+    metrics_->SourceEvent(source_, SourceEventType::kBookmark, 1);
     metrics_->SourceUp(source_, true);
   }
 }
@@ -56,7 +56,7 @@ void SourceSink::OnError(const absl::Status& status) {
   LOG_WARN("source error", {{"source", source_}, {"err", status.ToString()}});
   health_->Error(source_, status);
   if (metrics_ != nullptr) {
-    metrics_->SourceEvent(source_, "error", 1);
+    metrics_->SourceEvent(source_, SourceEventType::kError, 1);
     metrics_->SourceUp(source_, false);
   }
 }

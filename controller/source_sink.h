@@ -11,6 +11,7 @@
 #include "controller/health.h"
 #include "informers/document_store.h"
 #include "informers/source.h"
+#include "metrics/metrics.h"
 #include "runtime/workqueue.h"
 
 namespace promconf {
@@ -19,8 +20,7 @@ namespace promconf {
 class SourceMetricsSink {
  public:
   virtual ~SourceMetricsSink() = default;
-  // event: added, modified, deleted, bookmark, relist, error.
-  virtual void SourceEvent(absl::string_view source, absl::string_view event, int count) = 0;
+  virtual void SourceEvent(absl::string_view source, SourceEventType event, int count) = 0;
   virtual void SourceUp(absl::string_view source, bool up) = 0;
   virtual void SourceDocuments(absl::string_view source, size_t count) = 0;
 };

@@ -50,16 +50,6 @@ absl::string_view SourceEventTypeName(SourceEventType type) {
   return "error";
 }
 
-bool ParseSourceEventType(absl::string_view name, SourceEventType* type) {
-  for (SourceEventType t : kAllSourceEvents) {
-    if (SourceEventTypeName(t) == name) {
-      *type = t;
-      return true;
-    }
-  }
-  return false;
-}
-
 absl::string_view ReconcileOutcomeName(ReconcileOutcome outcome) {
   switch (outcome) {
     case ReconcileOutcome::kSuccess: return "success";

@@ -33,8 +33,6 @@ namespace promconf {
 // promconf_source_events_total{event}.
 enum class SourceEventType { kAdded, kModified, kDeleted, kBookmark, kRelist, kError };
 absl::string_view SourceEventTypeName(SourceEventType type);
-// Parses "added", "modified", ...; false on anything else.
-bool ParseSourceEventType(absl::string_view name, SourceEventType* type);
 
 // promconf_reconcile_total{result}.
 enum class ReconcileOutcome { kSuccess, kError, kRequeue };

@@ -9,14 +9,23 @@
 
 namespace promconf::runtime {
 
-absl::string_view HandleReconcileResult(WorkQueue& queue, const std::string& key,
+absl::string_view OutcomeName(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kSuccess: return "success";
+    case Outcome::kRequeue: return "requeue";
+    case Outcome::kError: break;
+  }
+  return "error";
+}
+
+Outcome HandleReconcileResult(WorkQueue& queue, const std::string& key,
                                         const ReconcileResult& result) {
   const absl::Status& status = result.status;
   switch (status.code()) {
     case absl::StatusCode::kOk:
       queue.Forget(key);
       if (result.requeue_after.has_value()) queue.AddAfter(key, *result.requeue_after);
-      return kReconcileSuccess;
+      return Outcome::kSuccess;
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kDeadlineExceeded:
     case absl::StatusCode::kAborted:
@@ -26,21 +35,21 @@ absl::string_view HandleReconcileResult(WorkQueue& queue, const std::string& key
       LOG_DEBUG("reconcile failed, will retry",
                 {{"queue", queue.name()}, {"key", key}, {"err", status.ToString()}});
       queue.AddRateLimited(key);
-      return kReconcileRequeue;
+      return Outcome::kRequeue;
     case absl::StatusCode::kCancelled:
       if (queue.ShuttingDown()) {
         queue.Forget(key);
-        return kReconcileError;
+        return Outcome::kError;
       }
       queue.AddRateLimited(key);
-      return kReconcileRequeue;
+      return Outcome::kRequeue;
     default:
       // Retrying cannot help: the input has to change, and that change
       // queues the key again.
       LOG_WARN("reconcile failed permanently",
                {{"queue", queue.name()}, {"key", key}, {"err", status.ToString()}});
       queue.Forget(key);
-      return kReconcileError;
+      return Outcome::kError;
   }
 }
 
@@ -118,9 +127,9 @@ bool Controller::ProcessNextItem() {
   const absl::Time start = clock_->Now();
   const ReconcileResult result = reconciler_->Reconcile(key);
   const absl::Duration took = clock_->Now() - start;
-  const absl::string_view label = HandleReconcileResult(*queue_, key, result);
+  const Outcome outcome = HandleReconcileResult(*queue_, key, result);
   queue_->Done(key);
-  if (observer_ != nullptr) observer_->OnReconciled(label, took);
+  if (observer_ != nullptr) observer_->OnReconciled(outcome, took);
   return true;
 }
 

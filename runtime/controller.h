@@ -23,21 +23,20 @@
 
 namespace promconf::runtime {
 
-// The result label of one reconcile.
-inline constexpr absl::string_view kReconcileSuccess = "success";
-inline constexpr absl::string_view kReconcileError = "error";
-inline constexpr absl::string_view kReconcileRequeue = "requeue";
+// What became of one reconcile.
+enum class Outcome { kSuccess, kError, kRequeue };
+// "success", "error", "requeue" (the metric label).
+absl::string_view OutcomeName(Outcome outcome);
 
 class ControllerObserver {
  public:
   virtual ~ControllerObserver() = default;
-  // Called by a worker after each reconcile. `result` is one of
-  // kReconcileSuccess, kReconcileError, kReconcileRequeue. Must be thread-safe.
-  virtual void OnReconciled(absl::string_view result, absl::Duration took) = 0;
+  // Called by a worker after each reconcile. Must be thread-safe.
+  virtual void OnReconciled(Outcome outcome, absl::Duration took) = 0;
 };
 
 // Applies `result` of reconciling `key` to `queue` (absl status.h's retry
-// guidance) and returns the result label:
+// guidance) and returns the outcome:
 //  - OK: Forget, then AddAfter(requeue_after) if set -> success;
 //  - kUnavailable, kDeadlineExceeded, kAborted, kResourceExhausted, kInternal,
 //    kUnknown: AddRateLimited -> requeue;
@@ -47,7 +46,7 @@ class ControllerObserver {
 //    with key and status, Forget -> error.
 // requeue_after is honoured only on success (controller-runtime ignores the
 // Result when an error is returned). Call it before Done(key).
-absl::string_view HandleReconcileResult(WorkQueue& queue, const std::string& key,
+Outcome HandleReconcileResult(WorkQueue& queue, const std::string& key,
                                         const ReconcileResult& result);
 
 // Routes a key to a Reconciler by exact key ("render", "reload") or, failing

@@ -37,14 +37,14 @@ void QueueMetrics::SetLongestRunningProcessor(absl::Duration longest) {
   children_.longest_running_processor->Set(absl::ToDoubleSeconds(longest));
 }
 
-void ReconcileMetricsObserver::OnReconciled(absl::string_view result, absl::Duration took) {
-  ReconcileOutcome outcome = ReconcileOutcome::kError;
-  if (result == kReconcileSuccess) {
-    outcome = ReconcileOutcome::kSuccess;
-  } else if (result == kReconcileRequeue) {
-    outcome = ReconcileOutcome::kRequeue;
+void ReconcileMetricsObserver::OnReconciled(Outcome outcome, absl::Duration took) {
+  ReconcileOutcome label = ReconcileOutcome::kError;
+  switch (outcome) {
+    case Outcome::kSuccess: label = ReconcileOutcome::kSuccess; break;
+    case Outcome::kRequeue: label = ReconcileOutcome::kRequeue; break;
+    case Outcome::kError: break;
   }
-  metrics_->ReconcileDone(outcome, took);
+  metrics_->ReconcileDone(label, took);
 }
 
 }  // namespace promconf::runtime

@@ -51,7 +51,7 @@ class QueueMetrics final : public WorkQueueMetrics {
 class ReconcileMetricsObserver final : public ControllerObserver {
  public:
   explicit ReconcileMetricsObserver(Metrics* metrics) : metrics_(metrics) {}
-  void OnReconciled(absl::string_view result, absl::Duration took) override;
+  void OnReconciled(Outcome outcome, absl::Duration took) override;
 
  private:
   Metrics* const metrics_;

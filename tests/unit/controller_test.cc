@@ -53,9 +53,9 @@ class ScriptedReconciler final : public Reconciler {
 
 class RecordingObserver final : public ControllerObserver {
  public:
-  void OnReconciled(absl::string_view result, absl::Duration took) override {
+  void OnReconciled(Outcome outcome, absl::Duration took) override {
     absl::MutexLock lock(&mu_);
-    results_.emplace_back(result);
+    results_.emplace_back(OutcomeName(outcome));
     took_.push_back(took);
   }
   std::vector<std::string> results() {

@@ -190,14 +190,13 @@ TEST_F(MetricsTest, PreCollectHooksRunOnEveryCollectUntilRemoved) {
   EXPECT_EQ(calls, 2);
 }
 
-TEST(MetricsEventNames, RoundTrip) {
-  for (const char* name : {"added", "modified", "deleted", "bookmark", "relist", "error"}) {
-    SourceEventType t;
-    ASSERT_TRUE(ParseSourceEventType(name, &t)) << name;
-    EXPECT_EQ(SourceEventTypeName(t), name);
-  }
-  SourceEventType t;
-  EXPECT_FALSE(ParseSourceEventType("sync", &t));
+TEST(MetricsEventNames, EveryTypeHasItsLabel) {
+  EXPECT_EQ(SourceEventTypeName(SourceEventType::kAdded), "added");
+  EXPECT_EQ(SourceEventTypeName(SourceEventType::kModified), "modified");
+  EXPECT_EQ(SourceEventTypeName(SourceEventType::kDeleted), "deleted");
+  EXPECT_EQ(SourceEventTypeName(SourceEventType::kBookmark), "bookmark");
+  EXPECT_EQ(SourceEventTypeName(SourceEventType::kRelist), "relist");
+  EXPECT_EQ(SourceEventTypeName(SourceEventType::kError), "error");
 }
 
 TEST(MetricsConcurrency, HelpersAndCollectRace) {
@@ -251,10 +250,10 @@ TEST(WorkQueueMetricsAdapterTest, QueueReportsIntoItsNamedSeries) {
 TEST(WorkQueueMetricsAdapterTest, ObserverCountsReconcileResults) {
   Metrics m;
   runtime::ReconcileMetricsObserver observer(&m);
-  observer.OnReconciled(runtime::kReconcileSuccess, absl::Milliseconds(5));
-  observer.OnReconciled(runtime::kReconcileRequeue, absl::Milliseconds(5));
-  observer.OnReconciled(runtime::kReconcileRequeue, absl::Milliseconds(5));
-  observer.OnReconciled(runtime::kReconcileError, absl::Milliseconds(5));
+  observer.OnReconciled(runtime::Outcome::kSuccess, absl::Milliseconds(5));
+  observer.OnReconciled(runtime::Outcome::kRequeue, absl::Milliseconds(5));
+  observer.OnReconciled(runtime::Outcome::kRequeue, absl::Milliseconds(5));
+  observer.OnReconciled(runtime::Outcome::kError, absl::Milliseconds(5));
   const std::string text = m.ExpositionText();
   EXPECT_THAT(text, HasSubstr("promconf_reconcile_total{result=\"success\"} 1"));
   EXPECT_THAT(text, HasSubstr("promconf_reconcile_total{result=\"requeue\"} 2"));

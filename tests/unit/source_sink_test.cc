@@ -10,8 +10,8 @@ namespace {
 
 class CountingMetrics : public SourceMetricsSink {
  public:
-  void SourceEvent(absl::string_view source, absl::string_view event, int count) override {
-    events[std::string(source) + "/" + std::string(event)] += count;
+  void SourceEvent(absl::string_view source, SourceEventType event, int count) override {
+    events[std::string(source) + "/" + std::string(SourceEventTypeName(event))] += count;
   }
   void SourceUp(absl::string_view, bool is_up) override { up = is_up; }
   void SourceDocuments(absl::string_view, size_t count) override { documents = count; }
