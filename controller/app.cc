@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "rapidjson/document.h"
 #include "informers/consul/consul_source.h"
 #include "informers/document_store.h"
 #include "informers/etcd/etcd_source.h"
@@ -74,9 +75,7 @@ class SourceMetricsAdapter final : public SourceMetricsSink {
     metrics_->RegisterSource(name, type);
   }
 
-  void SourceEvent(absl::string_view source, absl::string_view event, int count) override {
-    SourceEventType type;
-    if (!ParseSourceEventType(event, &type)) return;
+  void SourceEvent(absl::string_view source, SourceEventType type, int count) override {
     for (int i = 0; i < count; ++i) metrics_->SourceEvent(source, type);
     metrics_->SetSourceLastEventTimestamp(source, clock_->Now());
   }
@@ -614,11 +613,20 @@ std::string DetectPrometheusVersion(const ReloadConfig& reload) {
   req.connect_timeout = absl::Seconds(1);
   absl::StatusOr<HttpResponse> resp = http.Do(req);
   if (!resp.ok() || resp->status != 200) return "";
-  const size_t at = resp->body.find("\"version\":\"");
-  if (at == std::string::npos) return "";
-  const size_t start = at + 11, end = resp->body.find('"', start);
-  if (end == std::string::npos) return "";
-  absl::StatusOr<prom::PromVersion> v = prom::ParsePromVersion(resp->body.substr(start, end - start));
+  return PrometheusVersionFromBuildinfo(resp->body);
+}
+
+std::string PrometheusVersionFromBuildinfo(absl::string_view body) {
+  rapidjson::Document doc;
+  // Iterative: the answer's depth cannot grow the stack.
+  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject()) return "";
+  auto data = doc.FindMember("data");
+  if (data == doc.MemberEnd() || !data->value.IsObject()) return "";
+  auto version = data->value.FindMember("version");
+  if (version == data->value.MemberEnd() || !version->value.IsString()) return "";
+  absl::StatusOr<prom::PromVersion> v = prom::ParsePromVersion(
+      absl::string_view(version->value.GetString(), version->value.GetStringLength()));
   return v.ok() ? v->ToString() : "";
 }
 

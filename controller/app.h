@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "controller/config.h"
 #include "controller/health.h"
@@ -29,6 +30,10 @@ ValidationOptions ToValidationOptions(const Config& config);
 // /-/reload and it answers within 2 s; "" otherwise (the newest supported
 // release then applies).
 std::string DetectPrometheusVersion(const ReloadConfig& reload);
+// The release ("2.42") in a /api/v1/status/buildinfo answer
+// ({"data":{"version":"2.42.0",...}}); "" when there is none or it is not a
+// supported one.
+std::string PrometheusVersionFromBuildinfo(absl::string_view body);
 
 struct AppOptions {
   bool dry_run = false;  // render into a diff on stdout, write nothing

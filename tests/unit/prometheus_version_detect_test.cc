@@ -42,5 +42,22 @@ TEST(DetectPrometheusVersionTest, NothingToAskOrNoAnswerMeansUnknown) {
   EXPECT_EQ(DetectPrometheusVersion(ancient), "");
 }
 
+TEST(DetectPrometheusVersionTest, ReadsDataVersionAsJson) {
+  // Whitespace and key order are JSON's to choose; only data.version counts.
+  EXPECT_EQ(PrometheusVersionFromBuildinfo(
+                "{ \"status\" : \"success\",\n  \"data\" : { \"revision\": \"x\", "
+                "\"version\" : \"2.42.0\" } }"),
+            "2.42");
+  EXPECT_EQ(PrometheusVersionFromBuildinfo(
+                R"({"warnings":[{"version":"1.8.2"}],"data":{"version":"2.42.0"}})"),
+            "2.42");
+  for (const char* bad : {"", "not json", "[]", R"({"data":"2.42.0"})", R"({"data":{"version":2.42}})",
+                          R"({"data":{"version":"2.42.0")", R"({"version":"2.42.0"})"}) {
+    EXPECT_EQ(PrometheusVersionFromBuildinfo(bad), "") << bad;
+  }
+  // Deep nesting is refused without recursion.
+  EXPECT_EQ(PrometheusVersionFromBuildinfo(std::string(100000, '[')), "");
+}
+
 }  // namespace
 }  // namespace promconf
