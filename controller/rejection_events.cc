@@ -1,5 +1,8 @@
 #include "controller/rejection_events.h"
 
+#include "util/dropped.h"
+#include "util/log.h"
+
 namespace promconf {
 
 void RejectionEvents::AddSource(const std::string& source,
@@ -18,7 +21,14 @@ void RejectionEvents::Observe(const std::vector<FragmentStatus>& statuses) {
     auto before = reported_.find(key);
     if (before != reported_.end() && before->second == s.error) continue;
     KubeEvent e;
-    if (!KubeObjectOfDocument(s.document, &e.ns, &e.kind, &e.name)) continue;
+    if (!KubeObjectOfDocument(s.document, &e.ns, &e.kind, &e.name)) {
+      // No object to hang the Event on: the rejection is only in the log
+      // and /debug/fragments.
+      LOG_WARN("rejected fragment names no ConfigMap or Secret; Event dropped",
+               {{"source", s.source}, {"document", s.document}});
+      CountDropped(kDroppedEvents);
+      continue;
+    }
     e.reason = "FragmentRejected";
     e.message = absl::StrCat("promconf rejected ", s.document,
                              " (the last accepted version, if any, stays in use): ", s.error);

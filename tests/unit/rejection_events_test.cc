@@ -1,0 +1,44 @@
+// A rejected Kubernetes fragment whose document names no ConfigMap or Secret
+// cannot become an Event: that drop is logged and counted, once per rejection.
+
+#include "controller/rejection_events.h"
+
+#include <memory>
+
+#include "gtest/gtest.h"
+#include "informers/kubernetes/kube_client.h"
+#include "tests/fakes/child_process.h"
+#include "util/dropped.h"
+
+namespace promconf {
+namespace {
+
+FragmentStatus Rejected(std::string document, std::string error) {
+  FragmentStatus s;
+  s.source = "kube";
+  s.document = std::move(document);
+  s.kind = "rules";
+  s.status = "rejected";
+  s.error = std::move(error);
+  return s;
+}
+
+TEST(RejectionEventsTest, ADocumentWithNoObjectIsCountedAsADroppedEvent) {
+  KubeRestConfig config;  // nothing listens: no Event could be posted anyway
+  config.server = "http://127.0.0.1:" + std::to_string(PickFreeLoopbackPort());
+  RejectionEvents events;
+  events.AddSource("kube", std::make_unique<KubeEventRecorder>(
+                               std::make_shared<KubeCredentials>(config)));
+  const uint64_t before = DroppedCount(kDroppedEvents);
+  events.Observe({Rejected("no-slashes", "bad")});
+  EXPECT_EQ(DroppedCount(kDroppedEvents), before + 1);
+  // The same rejection on the next render says nothing new.
+  events.Observe({Rejected("no-slashes", "bad")});
+  EXPECT_EQ(DroppedCount(kDroppedEvents), before + 1);
+  // A new error is a new Event, dropped again.
+  events.Observe({Rejected("no-slashes", "worse")});
+  EXPECT_EQ(DroppedCount(kDroppedEvents), before + 2);
+}
+
+}  // namespace
+}  // namespace promconf
