@@ -29,6 +29,8 @@
 #include "reconcile/yaml_tree.h"
 #include "reconcile/promtool.h"
 #include "reconcile/reloader.h"
+#include "reconcile/render_reconciler.h"
+#include "reconcile/second_opinion_reconciler.h"
 #include "runtime/workqueue.h"
 #include "runtime/workqueue_metrics.h"
 #include "util/file.h"
@@ -94,9 +96,6 @@ class SourceMetricsAdapter final : public SourceMetricsSink {
   std::map<std::string, std::string> types_;
 };
 
-// The key of promtool's second opinion (SecondOpinionReconciler).
-constexpr char kSecondOpinionKey[] = "second-opinion";
-
 OutputOptions MakeOutputOptions(const Config& config, const AppOptions& options, std::string promtool) {
   OutputOptions o;
   o.dir = config.output.dir;
@@ -108,153 +107,15 @@ OutputOptions MakeOutputOptions(const Config& config, const AppOptions& options,
   return o;
 }
 
-// "render": the output reconciler, then the bookkeeping around it (metrics,
-// readiness, asking for a reload when an output changed). Rendering waits
-// until every source synced once (client-go's WaitForCacheSync): a partial
-// first render would drop the fragments of a source that is still listing.
-class RenderReconciler final : public runtime::Reconciler {
+// The health tracker as the render reconciler's readiness gate.
+class HealthRenderGate final : public RenderGate {
  public:
-  RenderReconciler(OutputReconciler* output, runtime::WorkQueue* queue, HealthTracker* health,
-                   Metrics* metrics, bool reload_enabled, RejectionEvents* events, bool publish)
-      : output_(output), queue_(queue), health_(health), metrics_(metrics),
-        reload_enabled_(reload_enabled), events_(events), publish_(publish) {}
-
-  runtime::ReconcileResult Reconcile(const std::string& key) override {
-    // Not synced yet: the last source's first snapshot queues "render" again.
-    if (!health_->AllSynced()) return {};
-    runtime::ReconcileResult result = output_->Reconcile(key);
-    if (!result.status.ok()) return result;
-    const ReconcileReport report = output_->LastReport();
-    for (const char* kind : {"rules", "scrape", "targets"}) {
-      auto count = [&](const std::map<std::string, int>& m) {
-        auto it = m.find(kind);
-        return it == m.end() ? 0 : it->second;
-      };
-      metrics_->SetFragments(kind, "accepted", count(report.accepted));
-      metrics_->SetFragments(kind, "rejected", count(report.rejected));
-    }
-    int rejected = 0;
-    for (const auto& [kind, n] : report.rejected) rejected += n;
-    if (events_->Interested(rejected)) events_->Observe(output_->FragmentStatuses());
-    const uint64_t writes = output_->writes();
-    for (; writes_seen_ < writes; ++writes_seen_) metrics_->IncOutputWrites();
-    // The first render always reloads: what Prometheus loaded before
-    // promconf started may differ from what is on disk now. Later, only
-    // prometheus.yml and rule files need one (file_sd re-reads targets/).
-    // promtool's second opinion (when configured) comes before the reload it
-    // guards, never before the files: it queues the reload itself.
-    if (output_->SecondOpinionPending()) {
-      queue_->Add(kSecondOpinionKey);
-    } else if (reload_enabled_ && (report.reload_needed || !rendered_once_)) {
-      queue_->Add(Reloader::kKey);
-    }
-    // Controller mode: every replica renders; the publisher decides whether
-    // this one may write the ConfigMaps.
-    if (publish_ && (report.outputs_changed || !rendered_once_)) queue_->Add(kPublishKey);
-    rendered_once_ = true;
-    health_->MarkRendered();
-    return result;
-  }
+  explicit HealthRenderGate(HealthTracker* health) : health_(health) {}
+  bool AllSynced() const override { return health_->AllSynced(); }
+  void MarkRendered() override { health_->MarkRendered(); }
 
  private:
-  OutputReconciler* const output_;
-  runtime::WorkQueue* const queue_;
   HealthTracker* const health_;
-  Metrics* const metrics_;
-  const bool reload_enabled_;
-  RejectionEvents* const events_;
-  const bool publish_;
-  // Only touched by Reconcile (one worker at a time per key).
-  uint64_t writes_seen_ = 0;
-  bool rendered_once_ = false;
-};
-
-
-// "second-opinion": promtool over the rule fragments accepted since its last
-// run (validation.promtool), before the reload they would reach. promtool runs
-// on a thread of its own, never on the worker, so no render waits for it;
-// when it is done the key comes back and its verdicts are applied here: what
-// promtool rejects is reverted and rendered again at once, and the reload
-// goes ahead without it. A promtool that cannot run retries with backoff.
-class SecondOpinionReconciler final : public runtime::Reconciler {
- public:
-  SecondOpinionReconciler(OutputReconciler* output, runtime::Reconciler* render, runtime::WorkQueue* queue, Metrics* metrics,
-                          bool reload_enabled, std::string promtool)
-      : output_(output),
-        render_(render),
-        queue_(queue),
-        metrics_(metrics),
-        reload_enabled_(reload_enabled),
-        promtool_(std::move(promtool)) {}
-  ~SecondOpinionReconciler() override { Join(); }
-
-  // Waits for a promtool run in flight (App::Stop).
-  void Join() {
-    if (thread_.joinable()) thread_.join();
-  }
-
-  runtime::ReconcileResult Reconcile(const std::string& key) override {
-    absl::StatusOr<std::vector<std::string>> verdicts;
-    {
-      absl::MutexLock lock(&mu_);
-      if (running_) return {};  // the run queues this key again when done
-      if (!finished_) return Start(key);
-      finished_ = false;
-      verdicts = std::move(verdicts_);
-    }
-    Join();
-    if (!verdicts.ok()) return {verdicts.status(), std::nullopt};
-    const SecondOpinionReport r = output_->ApplySecondOpinion(batch_, *verdicts);
-    batch_ = SecondOpinionBatch{};
-    if (r.disagreements > 0) metrics_->IncValidationDisagreements("rules", r.disagreements);
-    if (r.skipped > 0) metrics_->IncValidationSkipped("rules", r.skipped);
-    // Renders again when something was reverted, and either way queues what
-    // comes next: another run for fragments changed meanwhile, or the reload.
-    if (r.rerender_needed) return render_->Reconcile(kRenderKey);
-    if (output_->SecondOpinionPending()) {
-      queue_->Add(key);
-    } else if (reload_enabled_) {
-      queue_->Add(Reloader::kKey);
-    }
-    return {};
-  }
-
- private:
-  runtime::ReconcileResult Start(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!output_->SecondOpinionPending()) {
-      if (reload_enabled_) queue_->Add(Reloader::kKey);
-      return {};
-    }
-    batch_ = output_->TakeSecondOpinionBatch();
-    running_ = true;
-    if (thread_.joinable()) thread_.join();
-    thread_ = std::thread([this, key] {
-      absl::StatusOr<std::vector<std::string>> v = RunSecondOpinion(promtool_, batch_);
-      {
-        absl::MutexLock lock(&mu_);
-        verdicts_ = std::move(v);
-        running_ = false;
-        finished_ = true;
-      }
-      queue_->Add(key);
-    });
-    return {};
-  }
-
-  OutputReconciler* const output_;
-  runtime::Reconciler* const render_;
-  runtime::WorkQueue* const queue_;
-  Metrics* const metrics_;
-  const bool reload_enabled_;
-  const std::string promtool_;
-  // Only touched by Reconcile (one worker at a time per key); read by the
-  // promtool thread while running_.
-  SecondOpinionBatch batch_;
-  std::thread thread_;
-  absl::Mutex mu_;
-  bool running_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  absl::StatusOr<std::vector<std::string>> verdicts_ ABSL_GUARDED_BY(mu_);
 };
 
 std::vector<std::string> SourceNames(const Config& config) {
@@ -276,8 +137,12 @@ class AppImpl final : public App {
         queue_("promconf", clock_, runtime::NewDefaultControllerRateLimiter(clock_), &queue_metrics_),
         output_(&store_, MakeOutputOptions(config, options, std::move(promtool))),
         reloader_(std::move(reloader)),
-        render_(&output_, &queue_, &health_, metrics, reloader_->enabled() && !options.dry_run,
-                &events_, config.output.configmap.has_value() && !options.dry_run),
+        gate_(&health_),
+        render_(&output_, &queue_, &gate_, metrics, &events_,
+                RenderOptions{reloader_->enabled() && !options.dry_run,
+                              config.output.configmap.has_value() && !options.dry_run
+                                  ? kPublishKey
+                                  : ""}),
         second_opinion_(&output_, &render_, &queue_, metrics, reloader_->enabled() && !options.dry_run,
                         output_.promtool()),
         metrics_(metrics),
@@ -547,6 +412,7 @@ class AppImpl final : public App {
   OutputReconciler output_;
   std::unique_ptr<Reloader> reloader_;
   RejectionEvents events_;
+  HealthRenderGate gate_;
   RenderReconciler render_;
   SecondOpinionReconciler second_opinion_;
   Metrics* const metrics_;

@@ -16,10 +16,11 @@
 #include "absl/strings/str_cat.h"
 #include "informers/kubernetes/kube_events.h"
 #include "reconcile/output_reconciler.h"
+#include "reconcile/render_reconciler.h"
 
 namespace promconf {
 
-class RejectionEvents {
+class RejectionEvents final : public RejectionObserver {
  public:
   // Events for the fragments of kubernetes source `source` go through
   // `recorder`.
@@ -27,9 +28,11 @@ class RejectionEvents {
   bool empty() const { return recorders_.empty(); }
   // Whether Observe could have anything to do after a render with these
   // rejection counts (saves copying every fragment's status).
-  bool Interested(int rejected) const { return !empty() && (rejected > 0 || !reported_.empty()); }
+  bool Interested(int rejected) const override {
+    return !empty() && (rejected > 0 || !reported_.empty());
+  }
   // After a render: every fragment's status.
-  void Observe(const std::vector<FragmentStatus>& statuses);
+  void Observe(const std::vector<FragmentStatus>& statuses) override;
 
  private:
   std::map<std::string, std::unique_ptr<KubeEventRecorder>> recorders_;

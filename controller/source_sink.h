@@ -12,6 +12,7 @@
 #include "informers/document_store.h"
 #include "informers/source.h"
 #include "metrics/metrics.h"
+#include "reconcile/render_reconciler.h"
 #include "runtime/workqueue.h"
 
 namespace promconf {
@@ -24,10 +25,6 @@ class SourceMetricsSink {
   virtual void SourceUp(absl::string_view source, bool up) = 0;
   virtual void SourceDocuments(absl::string_view source, size_t count) = 0;
 };
-
-// The key every document change enqueues: the reconciler rebuilds all outputs
-// from the store, so one key coalesces any burst of changes.
-inline constexpr char kRenderKey[] = "render";
 
 class SourceSink final : public SourceCallbacks {
  public:

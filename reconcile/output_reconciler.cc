@@ -183,7 +183,7 @@ runtime::ReconcileResult OutputReconciler::Reconcile(const std::string& /*key*/)
   }
   if (last_ok_ && snap->generation == last_generation_ && base == last_base_) {
     absl::MutexLock lock(&mu_);
-    report_.outputs_changed = false;
+    report_.outputs_changed = report_.reload_needed = false;
     report_.files_written = report_.files_removed = 0;
     report_.parsed = 0;
     report_.diff.clear();
