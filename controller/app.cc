@@ -7,7 +7,6 @@
 #include <random>
 #include <thread>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "rapidjson/document.h"
@@ -41,31 +40,6 @@
 
 namespace promconf {
 namespace {
-
-// The single factory switch over backends: the only code that names every
-// concrete Source.
-absl::StatusOr<std::unique_ptr<Source>> NewSource(const SourceContext& context,
-                                                  const SourceConfig& config) {
-  struct Factory {
-    const SourceContext& context;
-    absl::StatusOr<std::unique_ptr<Source>> operator()(const FileSourceConfig& c) const {
-      return file::NewFileSource(context, c);
-    }
-    absl::StatusOr<std::unique_ptr<Source>> operator()(const EtcdSourceConfig& c) const {
-      return etcd::NewEtcdSource(context, c);
-    }
-    absl::StatusOr<std::unique_ptr<Source>> operator()(const KubernetesSourceConfig& c) const {
-      return NewKubernetesSource(context, c);
-    }
-    absl::StatusOr<std::unique_ptr<Source>> operator()(const ZookeeperSourceConfig& c) const {
-      return zk::NewZookeeperSource(context, c);
-    }
-    absl::StatusOr<std::unique_ptr<Source>> operator()(const ConsulSourceConfig& c) const {
-      return consul::NewConsulSource(context, c);
-    }
-  };
-  return std::visit(Factory{context}, config.backend);
-}
 
 // SourceSink's metric seam, onto Metrics.
 class SourceMetricsAdapter final : public SourceMetricsSink {
@@ -107,6 +81,33 @@ OutputOptions MakeOutputOptions(const Config& config, const AppOptions& options,
   return o;
 }
 
+// Remembers each key's last failed reconcile until it succeeds: --once
+// reports what failed. Thread-safe.
+class FailureRecorder final : public runtime::Reconciler {
+ public:
+  explicit FailureRecorder(runtime::Reconciler* inner) : inner_(inner) {}
+
+  runtime::ReconcileResult Reconcile(const std::string& key) override {
+    runtime::ReconcileResult result = inner_->Reconcile(key);
+    absl::MutexLock lock(&mu_);
+    if (result.status.ok()) {
+      failures_.erase(key);
+    } else {
+      failures_[key] = result.status;
+    }
+    return result;
+  }
+  std::map<std::string, absl::Status> Failures() {
+    absl::MutexLock lock(&mu_);
+    return failures_;
+  }
+
+ private:
+  runtime::Reconciler* const inner_;
+  absl::Mutex mu_;
+  std::map<std::string, absl::Status> failures_ ABSL_GUARDED_BY(mu_);
+};
+
 // The health tracker as the render reconciler's readiness gate.
 class HealthRenderGate final : public RenderGate {
  public:
@@ -147,7 +148,8 @@ class AppImpl final : public App {
                         output_.promtool()),
         metrics_(metrics),
         observer_(metrics),
-        controller_("promconf", &queue_, &mux_, clock_, &observer_),
+        recorder_(&mux_),
+        controller_("promconf", &queue_, &recorder_, clock_, &observer_),
         source_metrics_(metrics, clock_) {
     mux_.Handle(kRenderKey, &render_);
     mux_.Handle(kSecondOpinionKey, &second_opinion_);
@@ -165,7 +167,9 @@ class AppImpl final : public App {
       context.max_document_bytes = config_.validation.max_fragment_bytes;
       context.keep_every_document =
           config_.output.from_configmap.has_value() && config_.output.from_configmap->source == sc.name;
-      ASSIGN_OR_RETURN(std::unique_ptr<Source> source, NewSource(context, sc));
+      ASSIGN_OR_RETURN(std::unique_ptr<Source> source,
+                       options_.source_factory ? options_.source_factory(context, sc)
+                                               : NewSource(context, sc));
       const auto* kube = std::get_if<KubernetesSourceConfig>(&sc.backend);
       if (kube != nullptr && !options_.dry_run) {
         // Rejections become Events on the ConfigMap, through the source's
@@ -313,37 +317,25 @@ class AppImpl final : public App {
                        absl::FormatDuration(options_.sync_timeout), ": ",
                        health_.NotSyncedReport()));
     }
+    if (elector_ != nullptr) {
+      LOG_INFO("--once does not publish ConfigMaps under leader election", {});
+    }
+    // What the sources hold now is what this run renders: later changes
+    // (a rescan, an event) would only render again.
+    for (auto& source : sources_) source->Stop();
+    // The sources' first snapshots queued "render": the controller takes it
+    // and whatever it queues (promtool's second opinion, the reload,
+    // publishing) on this thread, as the daemon's worker would.
+    absl::Status drove = DriveUntilIdle();
+    // Events for rejected fragments go out before the process does.
+    events_.Flush(absl::Seconds(5));
+    RETURN_IF_ERROR(drove);
     if (published_input_ != nullptr) {
-      runtime::ReconcileResult copied = published_input_->Reconcile(kRenderKey);
-      if (!copied.status.ok()) return copied.status;
       if (!health_.Readyz().ok) {
         return absl::FailedPreconditionError(
             "output.from_configmap: no complete published set to copy (see the log)");
       }
-      if (!reloader_->enabled() || options_.dry_run) return absl::OkStatus();
-      return reloader_->ReloadOnce();
-    }
-    runtime::ReconcileResult result = output_.Reconcile(kRenderKey);
-    if (!result.status.ok()) return result.status;
-    // --once and --dry-run take promtool's second opinion inline.
-    if (output_.SecondOpinionPending()) {
-      absl::StatusOr<SecondOpinionReport> second = output_.SecondOpinion();
-      if (!second.ok()) return second.status();
-      if (second->disagreements > 0) metrics_->IncValidationDisagreements("rules", second->disagreements);
-      if (second->skipped > 0) metrics_->IncValidationSkipped("rules", second->skipped);
-      if (second->rerender_needed) {
-        result = output_.Reconcile(kRenderKey);
-        if (!result.status.ok()) return result.status;
-      }
-    }
-    if (publish_ != nullptr) {
-      health_.MarkRendered();
-      if (elector_ != nullptr) {
-        LOG_INFO("--once does not publish ConfigMaps under leader election", {});
-      } else {
-        runtime::ReconcileResult published = publish_->Reconcile(kPublishKey);
-        if (!published.status.ok()) return published.status;
-      }
+      return absl::OkStatus();
     }
     const ReconcileReport report = output_.LastReport();
     int rejected = 0;
@@ -360,18 +352,36 @@ class AppImpl final : public App {
     LOG_INFO("outputs synced", {{"dir", config_.output.dir},
                                 {"written", report.files_written},
                                 {"removed", report.files_removed}});
-    if (!reloader_->enabled()) return absl::OkStatus();
-    absl::Status reload = reloader_->ReloadOnce();
-    // An init container runs before Prometheus: nothing listening means
-    // nothing to reload, and Prometheus will read the files when it starts.
-    if (!reload.ok() && absl::IsUnavailable(reload) &&
-        (absl::StrContains(reload.message(), "Connection refused") ||
-         absl::StrContains(reload.message(), "Couldn't connect"))) {
-      LOG_INFO("nothing listening at reload.url; Prometheus will load the files when it starts",
-               {{"url", config_.reload.url}});
-      return absl::OkStatus();
+    return absl::OkStatus();
+  }
+
+  // Runs the controller on the calling thread until no key is ready and no
+  // promtool run is in flight, or until something failed: a retry is not
+  // waited for, its error is the run's. REQUIRES: the workers were not
+  // started (--once).
+  absl::Status DriveUntilIdle() {
+    while (queue_.Len() > 0 || second_opinion_.Running()) {
+      if (!controller_.ProcessNextItem()) break;
+      RETURN_IF_ERROR(OnceFailure());
     }
-    return reload;
+    return OnceFailure();
+  }
+
+  absl::Status OnceFailure() {
+    for (const auto& [key, status] : recorder_.Failures()) {
+      // An init container runs before Prometheus: nothing listening means
+      // nothing to reload, and Prometheus will read the files when it starts.
+      if (key == Reloader::kKey && IsNothingListening(status)) {
+        if (!said_nothing_listening_) {
+          LOG_INFO("nothing listening at reload.url; Prometheus will load the files when it starts",
+                   {{"url", config_.reload.url}});
+          said_nothing_listening_ = true;
+        }
+        continue;
+      }
+      return absl::Status(status.code(), absl::StrCat(key, ": ", status.message()));
+    }
+    return second_opinion_.LastRunStatus();
   }
 
   HealthReport Healthz() const override { return health_.Healthz(); }
@@ -418,6 +428,7 @@ class AppImpl final : public App {
   Metrics* const metrics_;
   runtime::ReconcilerMux mux_;
   runtime::ReconcileMetricsObserver observer_;
+  FailureRecorder recorder_;
   runtime::Controller controller_;
   SourceMetricsAdapter source_metrics_;
   std::vector<std::unique_ptr<SourceSink>> sinks_;
@@ -430,9 +441,34 @@ class AppImpl final : public App {
 
   absl::Mutex stop_mu_;
   bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
+  // Only touched by RunOnce.
+  bool said_nothing_listening_ = false;
 };
 
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<Source>> NewSource(const SourceContext& context,
+                                                  const SourceConfig& config) {
+  struct Factory {
+    const SourceContext& context;
+    absl::StatusOr<std::unique_ptr<Source>> operator()(const FileSourceConfig& c) const {
+      return file::NewFileSource(context, c);
+    }
+    absl::StatusOr<std::unique_ptr<Source>> operator()(const EtcdSourceConfig& c) const {
+      return etcd::NewEtcdSource(context, c);
+    }
+    absl::StatusOr<std::unique_ptr<Source>> operator()(const KubernetesSourceConfig& c) const {
+      return NewKubernetesSource(context, c);
+    }
+    absl::StatusOr<std::unique_ptr<Source>> operator()(const ZookeeperSourceConfig& c) const {
+      return zk::NewZookeeperSource(context, c);
+    }
+    absl::StatusOr<std::unique_ptr<Source>> operator()(const ConsulSourceConfig& c) const {
+      return consul::NewConsulSource(context, c);
+    }
+  };
+  return std::visit(Factory{context}, config.backend);
+}
 
 ValidationOptions ToValidationOptions(const Config& config) {
   ValidationOptions v;

@@ -6,6 +6,7 @@
 // config: SIGHUP builds a new App and, once it is valid, stops the old one.
 // The metrics registry and the HTTP listener outlive Apps (main owns them).
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -15,6 +16,7 @@
 #include "absl/time/time.h"
 #include "controller/config.h"
 #include "controller/health.h"
+#include "informers/source.h"
 #include "reconcile/fragment.h"
 
 namespace promconf {
@@ -35,10 +37,20 @@ std::string DetectPrometheusVersion(const ReloadConfig& reload);
 // supported one.
 std::string PrometheusVersionFromBuildinfo(absl::string_view body);
 
+// Builds the Source of one sources[] entry.
+using SourceFactory = std::function<absl::StatusOr<std::unique_ptr<Source>>(
+    const SourceContext& context, const SourceConfig& config)>;
+
+// The real backends: the one switch that names every concrete Source.
+absl::StatusOr<std::unique_ptr<Source>> NewSource(const SourceContext& context,
+                                                  const SourceConfig& config);
+
 struct AppOptions {
   bool dry_run = false;  // render into a diff on stdout, write nothing
   // --once / --dry-run: how long to wait for every source's first sync.
   absl::Duration sync_timeout = absl::Seconds(60);
+  // How the App builds its sources (tests inject fakes).
+  SourceFactory source_factory = NewSource;
 };
 
 class App {

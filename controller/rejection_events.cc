@@ -1,5 +1,6 @@
 #include "controller/rejection_events.h"
 
+#include "absl/time/clock.h"
 #include "util/dropped.h"
 #include "util/log.h"
 
@@ -8,6 +9,16 @@ namespace promconf {
 void RejectionEvents::AddSource(const std::string& source,
                                 std::unique_ptr<KubeEventRecorder> recorder) {
   recorders_[source] = std::move(recorder);
+}
+
+void RejectionEvents::Flush(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (auto& [source, recorder] : recorders_) {
+    if (!recorder->Flush(deadline - absl::Now())) {
+      LOG_WARN("Events for rejected fragments not all posted before exiting",
+               {{"source", source}});
+    }
+  }
 }
 
 void RejectionEvents::Observe(const std::vector<FragmentStatus>& statuses) {

@@ -33,6 +33,9 @@ class RejectionEvents final : public RejectionObserver {
   }
   // After a render: every fragment's status.
   void Observe(const std::vector<FragmentStatus>& statuses) override;
+  // Waits for the queued Events to be posted, at most `timeout` in all
+  // (--once, before the process exits).
+  void Flush(absl::Duration timeout);
 
  private:
   std::map<std::string, std::unique_ptr<KubeEventRecorder>> recorders_;

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -97,6 +98,20 @@ absl::StatusOr<std::unique_ptr<Reloader>> Reloader::Create(ReloaderOptions optio
   return r;
 }
 
+namespace {
+
+// Unavailable (retry) with `cause`'s payloads: --once tells "nothing
+// listening" (IsNothingListening) from other failures by them.
+absl::Status UnavailableKeepingPayloads(absl::string_view message, const absl::Status& cause) {
+  absl::Status status = absl::UnavailableError(message);
+  cause.ForEachPayload([&status](absl::string_view type, const absl::Cord& payload) {
+    status.SetPayload(type, payload);
+  });
+  return status;
+}
+
+}  // namespace
+
 Reloader::Reloader(ReloaderOptions options, Clock* clock, Metrics* metrics)
     : options_(std::move(options)), clock_(clock), metrics_(metrics), http_(options_.tls) {}
 
@@ -163,7 +178,7 @@ absl::Status Reloader::ReloadLocked() {
            {{"method", method},
             {"consecutive_failures", consecutive_failures_},
             {"error", std::string(status.message())}});
-  return absl::UnavailableError(status.message());
+  return UnavailableKeepingPayloads(status.message(), status);
 }
 
 absl::Status Reloader::ReloadViaUrl() {
@@ -173,7 +188,10 @@ absl::Status Reloader::ReloadViaUrl() {
   req.timeout = options_.timeout;
   req.connect_timeout = std::min(options_.timeout, absl::Seconds(10));
   absl::StatusOr<HttpResponse> resp = http_.Do(req);
-  if (!resp.ok()) return absl::UnavailableError(absl::StrCat("reload: ", resp.status().message()));
+  if (!resp.ok()) {
+    return UnavailableKeepingPayloads(absl::StrCat("reload: ", resp.status().message()),
+                                      resp.status());
+  }
   if (resp->status >= 200 && resp->status < 300) return absl::OkStatus();
   std::string hint;
   if (resp->status == 403) hint = " (is Prometheus running with --web.enable-lifecycle?)";

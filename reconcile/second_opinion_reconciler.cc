@@ -88,12 +88,12 @@ runtime::ReconcileResult SecondOpinionReconciler::Start(const std::string& key) 
   if (thread_.joinable()) thread_.join();
   thread_ = std::thread([this, key] {
     absl::StatusOr<std::vector<std::string>> v = RunSecondOpinion(promtool_, batch_);
-    {
-      absl::MutexLock lock(&mu_);
-      verdicts_ = std::move(v);
-      running_ = false;
-      finished_ = true;
-    }
+    absl::MutexLock lock(&mu_);
+    verdicts_ = std::move(v);
+    running_ = false;
+    finished_ = true;
+    // Under mu_: once Running() is false the key is already back (--once
+    // stops when neither is left).
     queue_->Add(key);
   });
   return {};

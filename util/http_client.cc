@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "absl/status/status.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -211,7 +212,13 @@ absl::StatusOr<HttpResponse> HttpClient::Perform(const HttpRequest& request, Tra
   if (rc == CURLE_OPERATION_TIMEDOUT) {
     return absl::DeadlineExceededError(absl::StrCat(what, ": ", detail));
   }
-  return absl::UnavailableError(absl::StrCat(what, ": ", detail));
+  absl::Status status = absl::UnavailableError(absl::StrCat(what, ": ", detail));
+  if (rc == CURLE_COULDNT_CONNECT) status.SetPayload(kNothingListeningPayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsNothingListening(const absl::Status& status) {
+  return status.GetPayload(kNothingListeningPayload).has_value();
 }
 
 std::string UrlEncode(absl::string_view s) {

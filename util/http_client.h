@@ -91,4 +91,10 @@ class HttpClient {
 // Percent-encodes for a URL query value.
 std::string UrlEncode(absl::string_view s);
 
+// Marks the status of a request no server accepted (curl's
+// CURLE_COULDNT_CONNECT: refused, no route): nothing listens there. Callers
+// that wrap the status keep its payloads.
+inline constexpr char kNothingListeningPayload[] = "promconf/http/nothing-listening";
+bool IsNothingListening(const absl::Status& status);
+
 }  // namespace promconf

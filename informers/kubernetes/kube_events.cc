@@ -109,6 +109,12 @@ int KubeEventRecorder::posted() const {
   return posted_;
 }
 
+bool KubeEventRecorder::Flush(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return queue_.empty() && !posting_; };
+  return mu_.AwaitWithTimeout(absl::Condition(&idle), timeout);
+}
+
 void KubeEventRecorder::Run() {
   for (;;) {
     KubeEvent e;
@@ -121,11 +127,13 @@ void KubeEventRecorder::Run() {
       e = std::move(queue_.front());
       queue_.pop_front();
       if (forbidden_.count(e.ns)) continue;
+      posting_ = true;
     }
     absl::StatusOr<HttpResponse> resp =
         client_.Post(absl::StrCat("/api/v1/namespaces/", e.ns, "/events"),
                      KubeEventJson(e, absl::Now(), component_));
     absl::MutexLock lock(&mu_);
+    posting_ = false;
     if (resp.ok() && resp->status / 100 == 2) {
       ++posted_;
     } else if (resp.ok() && resp->status == 403) {

@@ -50,6 +50,9 @@ class KubeEventRecorder {
   void Warn(KubeEvent event);
   // Events posted successfully so far (tests).
   int posted() const;
+  // Waits until every queued Event was posted (or failed), at most
+  // `timeout` (--once, before the process exits); false on timeout.
+  bool Flush(absl::Duration timeout);
 
  private:
   void Run();
@@ -62,6 +65,7 @@ class KubeEventRecorder {
   std::deque<KubeEvent> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int posted_ ABSL_GUARDED_BY(mu_) = 0;
+  bool posting_ ABSL_GUARDED_BY(mu_) = false;  // an Event taken, not yet answered
   std::set<std::string> forbidden_ ABSL_GUARDED_BY(mu_);  // namespaces that answered 403
   std::thread thread_;
 };
