@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <map>
 #include <random>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"

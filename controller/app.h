@@ -65,8 +65,11 @@ class App {
   // Drains the work queue, stops the sources. Idempotent.
   virtual void Stop() = 0;
 
-  // --once and --dry-run: sync every source once, render, write (or print
-  // the diff), reload once if configured. Non-OK names what failed.
+  // --once and --dry-run: sync every source once, then run the daemon's own
+  // controller on this thread until no key is ready (render, promtool's
+  // second opinion, reload, publish: the same reconcilers, the same Events),
+  // and write (or print the diff). Non-OK names the key that failed; a
+  // reload.url with nothing listening is not a failure.
   virtual absl::Status RunOnce() = 0;
 
   virtual HealthReport Healthz() const = 0;

@@ -76,6 +76,12 @@ class RenderReconcilerTest : public ::testing::Test {
     render_ = std::make_unique<RenderReconciler>(output_.get(), &queue_, &gate_, &metrics_,
                                                  &rejections_, std::move(options));
   }
+  // Every source synced, one rule fragment: the first render.
+  RenderOutcome FirstRender() {
+    gate_.synced = true;
+    store_.Upsert("kv", Doc("a.rules.yml", kRules));
+    return render_->Render(kRenderKey);
+  }
   // Every key queued since the last call.
   std::set<std::string> Queued() {
     std::set<std::string> keys;
@@ -114,9 +120,7 @@ TEST_F(RenderReconcilerTest, WaitsForEverySourceToSyncBeforeTheFirstRender) {
 
 TEST_F(RenderReconcilerTest, FirstRenderReloadsAndPublishesThenOnlyWhatChangedDoes) {
   Make(Opts(true, "publish"));
-  gate_.synced = true;
-  store_.Upsert("kv", Doc("a.rules.yml", kRules));
-  RenderOutcome o = render_->Render(kRenderKey);
+  RenderOutcome o = FirstRender();
   ASSERT_TRUE(o.result.status.ok()) << o.result.status;
   EXPECT_TRUE(o.rendered);
   EXPECT_TRUE(o.first);
@@ -150,9 +154,7 @@ TEST_F(RenderReconcilerTest, FirstRenderReloadsAndPublishesThenOnlyWhatChangedDo
 
 TEST_F(RenderReconcilerTest, NoReloadNorPublishWhenNotConfigured) {
   Make(Opts(false));
-  gate_.synced = true;
-  store_.Upsert("kv", Doc("a.rules.yml", kRules));
-  RenderOutcome o = render_->Render(kRenderKey);
+  RenderOutcome o = FirstRender();
   ASSERT_TRUE(o.rendered);
   EXPECT_FALSE(o.reload_queued);
   EXPECT_FALSE(o.publish_queued);
@@ -181,9 +183,7 @@ TEST_F(RenderReconcilerTest, RejectionsReachTheObserverAndTheGauges) {
 
 TEST_F(RenderReconcilerTest, APendingSecondOpinionComesBeforeTheReload) {
   Make(Opts(true), "/nonexistent/promtool");
-  gate_.synced = true;
-  store_.Upsert("kv", Doc("a.rules.yml", kRules));
-  RenderOutcome o = render_->Render(kRenderKey);
+  RenderOutcome o = FirstRender();
   ASSERT_TRUE(o.rendered);
   EXPECT_TRUE(o.second_opinion_queued);
   EXPECT_FALSE(o.reload_queued);

@@ -21,13 +21,6 @@
 namespace promconf {
 namespace {
 
-RenderOptions Opts(bool reload, std::string publish_key = "") {
-  RenderOptions o;
-  o.reload = reload;
-  o.publish_key = std::move(publish_key);
-  return o;
-}
-
 class AlwaysSynced final : public RenderGate {
  public:
   bool AllSynced() const override { return true; }
@@ -58,7 +51,9 @@ TEST(SecondOpinionReconcilerTest, APromtoolThatCannotRunIsRetriedWithGrowingBack
   o.dir = dir.path() + "/out";
   o.promtool = dir.path() + "/no-such-promtool";
   OutputReconciler output(&store, o);
-  RenderReconciler render(&output, &queue, &gate, &metrics, nullptr, Opts(true));
+  RenderOptions reload_after;
+  reload_after.reload = true;
+  RenderReconciler render(&output, &queue, &gate, &metrics, nullptr, reload_after);
   SecondOpinionReconciler second(
       &output, &render, &queue, &metrics, /*reload_enabled=*/true, o.promtool,
       runtime::NewItemExponentialFailureRateLimiter(absl::Seconds(1), absl::Minutes(5)));
