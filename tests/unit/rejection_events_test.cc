@@ -7,7 +7,10 @@
 
 #include "gtest/gtest.h"
 #include "informers/kubernetes/kube_client.h"
+#include "informers/kubernetes/kubernetes_source.h"
 #include "tests/fakes/child_process.h"
+#include "tests/fakes/kube_apiserver.h"
+#include "tests/fakes/temp_dir.h"
 #include "util/dropped.h"
 
 namespace promconf {
@@ -38,6 +41,28 @@ TEST(RejectionEventsTest, ADocumentWithNoObjectIsCountedAsADroppedEvent) {
   // A new error is a new Event, dropped again.
   events.Observe({Rejected("no-slashes", "worse")});
   EXPECT_EQ(DroppedCount(kDroppedEvents), before + 2);
+}
+
+// --once exits right after its run: Flush returns only once every queued
+// Event was answered.
+TEST(RejectionEventsTest, FlushWaitsUntilEveryEventIsPosted) {
+  auto api = FakeKubeApiServer::Start({});
+  ASSERT_TRUE(api.ok()) << api.status();
+  TempDir dir;
+  KubernetesSourceConfig config;
+  config.kubeconfig = dir.path() + "/kubeconfig";
+  ASSERT_TRUE((*api)->WriteKubeconfig(config.kubeconfig).ok());
+  auto credentials = KubeCredentialsFor(config);
+  ASSERT_TRUE(credentials.ok()) << credentials.status();
+  auto owned = std::make_unique<KubeEventRecorder>(*std::move(credentials));
+  KubeEventRecorder* recorder = owned.get();
+  RejectionEvents events;
+  events.AddSource("kube", std::move(owned));
+  events.Observe({Rejected("team-a/rules/a.rules.yml", "bad"),
+                  Rejected("team-a/rules/b.rules.yml", "bad"),
+                  Rejected("team-b/secret:s/c.rules.yml", "bad")});
+  events.Flush(absl::Seconds(20));
+  EXPECT_EQ(recorder->posted(), 3);
 }
 
 }  // namespace
