@@ -11,7 +11,7 @@
 #include "util/http_client.h"
 #include "util/log.h"
 
-namespace promconf {
+namespace promconf::kube {
 
 Backoff::Backoff(absl::Duration initial, absl::Duration max, absl::Duration reset_after,
                  double jitter, uint64_t seed)
@@ -418,4 +418,4 @@ void Reflector::Run() {
   }
 }
 
-}  // namespace promconf
+}  // namespace promconf::kube

@@ -24,7 +24,7 @@
 #include "informers/kubernetes/watch_stream_decoder.h"
 #include "util/clock.h"
 
-namespace promconf {
+namespace promconf::kube {
 
 // Exponential backoff with jitter (client-go's ExponentialBackoffManager).
 class Backoff {
@@ -152,4 +152,4 @@ class Reflector {
   WatchEvent event_;
 };
 
-}  // namespace promconf
+}  // namespace promconf::kube
