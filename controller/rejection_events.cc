@@ -3,7 +3,7 @@
 namespace promconf {
 
 void RejectionEvents::AddSource(const std::string& source,
-                                std::unique_ptr<KubeEventRecorder> recorder) {
+                                std::unique_ptr<kube::KubeEventRecorder> recorder) {
   recorders_[source] = std::move(recorder);
 }
 
@@ -17,8 +17,8 @@ void RejectionEvents::Observe(const std::vector<FragmentStatus>& statuses) {
     now[key] = s.error;
     auto before = reported_.find(key);
     if (before != reported_.end() && before->second == s.error) continue;
-    KubeEvent e;
-    if (!KubeObjectOfDocument(s.document, &e.ns, &e.kind, &e.name)) continue;
+    kube::KubeEvent e;
+    if (!kube::KubeObjectOfDocument(s.document, &e.ns, &e.kind, &e.name)) continue;
     e.reason = "FragmentRejected";
     e.message = absl::StrCat("promconf rejected ", s.document,
                              " (the last accepted version, if any, stays in use): ", s.error);

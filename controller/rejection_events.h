@@ -23,7 +23,7 @@ class RejectionEvents {
  public:
   // Events for the fragments of kubernetes source `source` go through
   // `recorder`.
-  void AddSource(const std::string& source, std::unique_ptr<KubeEventRecorder> recorder);
+  void AddSource(const std::string& source, std::unique_ptr<kube::KubeEventRecorder> recorder);
   bool empty() const { return recorders_.empty(); }
   // Whether Observe could have anything to do after a render with these
   // rejection counts (saves copying every fragment's status).
@@ -32,7 +32,7 @@ class RejectionEvents {
   void Observe(const std::vector<FragmentStatus>& statuses);
 
  private:
-  std::map<std::string, std::unique_ptr<KubeEventRecorder>> recorders_;
+  std::map<std::string, std::unique_ptr<kube::KubeEventRecorder>> recorders_;
   std::map<std::pair<std::string, std::string>, std::string> reported_;  // -> error
 };
 

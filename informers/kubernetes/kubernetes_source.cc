@@ -16,6 +16,15 @@
 
 namespace promconf {
 
+// The Kubernetes client lives in promconf::kube; this Source is its adapter.
+using kube::InClusterConfig;
+using kube::KubeCredentials;
+using kube::KubeResource;
+using kube::KubeRestConfig;
+using kube::LoadKubeconfig;
+using kube::Reflector;
+using kube::ReflectorSink;
+
 namespace {
 
 class KubernetesSource : public Source, public ReflectorSink {

@@ -69,14 +69,14 @@ struct KubernetesSourceTuning {
   // /healthz deadline; zero means idle_timeout + backoff_max.
   absl::Duration progress_deadline = absl::ZeroDuration();
   // Where the in-cluster service account lives.
-  InClusterPaths in_cluster;
+  kube::InClusterPaths in_cluster;
   // Seeds the jitter and timeoutSeconds draws; 0 = random.
   uint64_t seed = 0;
 };
 
 // The credentials a kubernetes source block names (its kubeconfig, or the
 // in-cluster service account), for other clients of that cluster (Events).
-absl::StatusOr<std::shared_ptr<KubeCredentials>> KubeCredentialsFor(
+absl::StatusOr<std::shared_ptr<kube::KubeCredentials>> KubeCredentialsFor(
     const KubernetesSourceConfig& config, const KubernetesSourceTuning& tuning = {},
     Clock* clock = Clock::Real());
 

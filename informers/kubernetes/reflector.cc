@@ -11,7 +11,7 @@
 #include "util/http_client.h"
 #include "util/log.h"
 
-namespace promconf {
+namespace promconf::kube {
 
 const char* KubeResourceName(KubeResource r) {
   return r == KubeResource::kSecrets ? "secrets" : "configmaps";
@@ -400,4 +400,4 @@ void Reflector::Run() {
   }
 }
 
-}  // namespace promconf
+}  // namespace promconf::kube

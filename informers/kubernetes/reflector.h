@@ -25,7 +25,7 @@
 #include "util/backoff.h"  // Backoff: the one every source uses
 #include "util/clock.h"
 
-namespace promconf {
+namespace promconf::kube {
 
 enum class KubeResource { kConfigMaps, kSecrets };
 const char* KubeResourceName(KubeResource r);  // "configmaps", "secrets"
@@ -135,4 +135,4 @@ class Reflector {
   WatchEvent event_;
 };
 
-}  // namespace promconf
+}  // namespace promconf::kube
