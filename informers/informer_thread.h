@@ -142,11 +142,16 @@ class InformerThread {
     Join();
   }
 
+  // InformerContext::Deliver, for helpers that report from a loop's thread
+  // without its context (the Kubernetes reflectors' sink).
+  void Deliver(absl::FunctionRef<void(SourceCallbacks&)> f);
+  // Notified by Stop(): for helpers built before Start that wait on their
+  // own (the Kubernetes reflectors).
+  absl::Notification* stop_notification() { return &stop_; }
+
  private:
   friend class InformerContext;
   class SerialCallbacks;
-
-  void Deliver(absl::FunctionRef<void(SourceCallbacks&)> f);
 
   // Constant after construction.
   const std::string source_;
