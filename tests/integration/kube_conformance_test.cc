@@ -69,7 +69,8 @@ class RenamingSource : public Source {
  public:
   explicit RenamingSource(std::unique_ptr<Source> inner) : inner_(std::move(inner)) {}
   absl::Status Start(SourceCallbacks* callbacks) override {
-    renamer_ = std::make_unique<RenamingCallbacks>(callbacks);
+    // Once: a refused second Start must not free what the running source uses.
+    if (renamer_ == nullptr) renamer_ = std::make_unique<RenamingCallbacks>(callbacks);
     return inner_->Start(renamer_.get());
   }
   void Stop() override { inner_->Stop(); }
