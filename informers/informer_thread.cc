@@ -34,8 +34,7 @@ class InformerThread::SerialCallbacks final : public SourceCallbacks {
 
 InformerContext::InformerContext(InformerThread* runtime, uint64_t seed)
     : runtime_(runtime),
-      backoff_(runtime->backoff_.initial, runtime->backoff_.max, runtime->backoff_.reset_after,
-               runtime->backoff_.jitter, seed) {}
+      backoff_(runtime->backoff_, seed) {}
 
 bool InformerContext::stopping() const { return runtime_->stop_.HasBeenNotified(); }
 Clock* InformerContext::clock() const { return runtime_->clock_; }

@@ -51,16 +51,6 @@ namespace promconf {
 
 class InformerThread;
 
-// Every source's retry policy knobs, in one struct (was one copy per
-// backend's tuning): `initial` doubling to `max`, plus up to `jitter` x the
-// delay; back to `initial` after a success or `reset_after` without a retry.
-struct BackoffPolicy {
-  absl::Duration initial = absl::Milliseconds(500);
-  absl::Duration max = absl::Seconds(30);
-  absl::Duration reset_after = absl::InfiniteDuration();
-  double jitter = 0.2;
-};
-
 // What one loop sees of the runtime.
 class InformerContext {
  public:

@@ -49,7 +49,7 @@ class ConsulSource final : public Source {
       : context_(std::move(context)),
         config_(std::move(config)),
         tuning_(tuning),
-        runtime_(context_.name, context_.clock, {tuning.initial_backoff, tuning.max_backoff},
+        runtime_(context_.name, context_.clock, tuning.backoff,
                  nullptr, [this] {
                    for (auto& c : clients_) c->Cancel();
                  }) {
@@ -94,7 +94,7 @@ class ConsulSource final : public Source {
   void Stop() override { runtime_.StopAndJoin(); }
 
   absl::Duration progress_deadline() const override {
-    return 2 * (tuning_.wait + tuning_.wait / 16 + tuning_.request_margin) + tuning_.max_backoff;
+    return 2 * (tuning_.wait + tuning_.wait / 16 + tuning_.request_margin) + tuning_.backoff.max;
   }
 
  private:
@@ -340,8 +340,7 @@ absl::StatusOr<std::unique_ptr<Source>> NewConsulSource(const SourceContext& con
                                                         const ConsulSourceConfig& config,
                                                         ConsulSourceTuning tuning) {
   if (config.kv_prefix.empty() && config.services.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("source \"", context.name, "\": consul needs kv_prefix or services"));
+    return InvalidSourceConfig("consul", context, "needs kv_prefix or services");
   }
   return std::make_unique<ConsulSource>(context, config, tuning);
 }

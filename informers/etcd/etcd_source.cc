@@ -38,7 +38,7 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
         tuning_(tuning),
         range_end_(EtcdPrefixRangeEnd(config_.prefix)),
         client_(ToTlsOptions(config_.tls)),
-        runtime_(context_.name, context_.clock, {tuning.initial_backoff, tuning.max_backoff},
+        runtime_(context_.name, context_.clock, tuning.backoff,
                  &mu_, [this] { client_.Cancel(); }) {
     for (std::string& e : config_.endpoints) {
       while (absl::EndsWith(e, "/")) e.pop_back();
@@ -54,7 +54,7 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
   void Stop() override { runtime_.StopAndJoin(); }
 
   absl::Duration progress_deadline() const override {
-    return tuning_.idle_timeout + tuning_.max_backoff + tuning_.request_timeout;
+    return tuning_.idle_timeout + tuning_.backoff.max + tuning_.request_timeout;
   }
 
   bool PauseWatchForTesting(absl::Duration timeout) override {
@@ -408,29 +408,26 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
 absl::StatusOr<std::unique_ptr<Source>> NewEtcdSource(const SourceContext& context,
                                                       const EtcdSourceConfig& config,
                                                       EtcdSourceTuning tuning) {
-  const std::string where = absl::StrCat("etcd source \"", context.name, "\"");
-  if (config.endpoints.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(where, ": endpoints is empty"));
-  }
+  if (config.endpoints.empty()) return InvalidSourceConfig("etcd", context, "endpoints is empty");
   for (const std::string& e : config.endpoints) {
     if (!absl::StartsWith(e, "http://") && !absl::StartsWith(e, "https://")) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, ": endpoint \"", e, "\" must start with http:// or https://"));
+      return InvalidSourceConfig(
+          "etcd", context, absl::StrCat("endpoint \"", e, "\" must start with http:// or https://"));
     }
   }
   if (!config.username.empty() && config.password_file.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(where, ": username needs password_file"));
+    return InvalidSourceConfig("etcd", context, "username needs password_file");
   }
   for (const std::string* f : {&config.password_file, &config.tls.ca_file, &config.tls.cert_file,
                                &config.tls.key_file}) {
     if (f->empty()) continue;
     auto content = ReadSmallFile(*f, "file", "etcd: ");
-    if (!content.ok()) return absl::InvalidArgumentError(absl::StrCat(where, ": ", content.status().message()));
+    if (!content.ok()) return InvalidSourceConfig("etcd", context, content.status().message());
   }
   if (tuning.page_size <= 0) tuning.page_size = 500;
-  if (tuning.initial_backoff <= absl::ZeroDuration()) tuning.initial_backoff = absl::Milliseconds(500);
-  if (tuning.max_backoff < tuning.initial_backoff) tuning.max_backoff = tuning.initial_backoff;
-  if (context.clock == nullptr) return absl::InvalidArgumentError(absl::StrCat(where, ": no clock"));
+  if (tuning.backoff.initial <= absl::ZeroDuration()) tuning.backoff.initial = absl::Milliseconds(500);
+  if (tuning.backoff.max < tuning.backoff.initial) tuning.backoff.max = tuning.backoff.initial;
+  if (context.clock == nullptr) return InvalidSourceConfig("etcd", context, "no clock");
   return std::unique_ptr<Source>(new EtcdSource(context, config, tuning));
 }
 

@@ -791,15 +791,9 @@ std::string FileSource::DocName(size_t r, const std::string& path) const {
 
 absl::StatusOr<std::unique_ptr<Source>> NewFileSource(const SourceContext& context,
                                                       const FileSourceConfig& config) {
-  if (config.paths.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("file source ", context.name, ": paths must not be empty"));
-  }
+  if (config.paths.empty()) return InvalidSourceConfig("file", context, "paths must not be empty");
   for (const std::string& path : config.paths) {
-    if (path.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("file source ", context.name, ": empty path in paths"));
-    }
+    if (path.empty()) return InvalidSourceConfig("file", context, "empty path in paths");
   }
   return std::unique_ptr<Source>(new FileSource(context, config.paths));
 }

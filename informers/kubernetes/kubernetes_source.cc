@@ -33,8 +33,7 @@ class KubernetesSource : public Source, public ReflectorSink {
         tuning_(tuning),
         credentials_(std::move(creds)),
         runtime_(context_.name, context_.clock,
-                 {tuning.backoff_initial, tuning.backoff_max, tuning.backoff_reset,
-                  tuning.backoff_jitter},
+                 tuning.backoff,
                  nullptr, [this] {
                    for (auto& r : reflectors_) r->Cancel();
                  }) {
@@ -93,7 +92,7 @@ class KubernetesSource : public Source, public ReflectorSink {
 
   absl::Duration progress_deadline() const override {
     if (tuning_.progress_deadline > absl::ZeroDuration()) return tuning_.progress_deadline;
-    return tuning_.idle_timeout + tuning_.backoff_max;
+    return tuning_.idle_timeout + tuning_.backoff.max;
   }
 
   // ReflectorSink. The reflectors of one group (namespace) are merged here,
@@ -212,13 +211,12 @@ absl::StatusOr<std::unique_ptr<Source>> NewKubernetesSource(const SourceContext&
                                                             const KubernetesSourceConfig& config,
                                                             KubernetesSourceTuning tuning) {
   if (!config.configmaps && !config.secrets) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "kubernetes source \"", context.name, "\": resources must name configmaps and/or secrets"));
+    return InvalidSourceConfig("kubernetes", context,
+                               "resources must name configmaps and/or secrets");
   }
   for (const std::string& ns : config.namespaces) {
     if (ns.empty() || ns.find('/') != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("kubernetes source \"", context.name,
-                                                     "\": bad namespace \"", ns, "\""));
+      return InvalidSourceConfig("kubernetes", context, absl::StrCat("bad namespace \"", ns, "\""));
     }
   }
   if (tuning.watch_timeout_max <= tuning.watch_timeout_min) {

@@ -58,8 +58,7 @@ Reflector::Reflector(Options options, const KubernetesSourceTuning& tuning,
       clock_(clock),
       stop_(stop),
       client_(std::move(credentials)),
-      backoff_(tuning.backoff_initial, tuning.backoff_max, tuning.backoff_reset,
-               tuning.backoff_jitter, seed),
+      backoff_(tuning.backoff, seed),
       rng_(seed ^ 0x9e3779b97f4a7c15ULL) {}
 
 void Reflector::Sleep(absl::Duration d) {

@@ -399,10 +399,7 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
 
 absl::StatusOr<std::unique_ptr<Source>> NewZookeeperSource(const SourceContext& context,
                                                            const ZookeeperSourceConfig& config) {
-  if (config.servers.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("source \"", context.name, "\": no zookeeper servers"));
-  }
+  if (config.servers.empty()) return InvalidSourceConfig("zookeeper", context, "no servers");
   // The library logs to stderr at INFO otherwise; lines reach ClientLogLine.
   zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);
   return std::make_unique<ZookeeperSource>(context, config);

@@ -107,8 +107,8 @@ class KubeHarness : public SourceHarness {
     config.kubeconfig = kubeconfig_;
     KubernetesSourceTuning tuning;
     tuning.idle_timeout = absl::Seconds(3);
-    tuning.backoff_initial = absl::Milliseconds(100);
-    tuning.backoff_max = absl::Seconds(1);
+    tuning.backoff.initial = absl::Milliseconds(100);
+    tuning.backoff.max = absl::Seconds(1);
     auto source = NewKubernetesSource(context, config, tuning);
     if (!source.ok()) return source.status();
     return std::unique_ptr<Source>(std::make_unique<RenamingSource>(std::move(*source)));

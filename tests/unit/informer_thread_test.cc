@@ -170,24 +170,25 @@ TEST(InformerThread, NoCallbackOnceStopReturnedAndCancelHookRunsOnce) {
   EXPECT_EQ(cancels.load(), 1);
 }
 
-TEST(Backoff, DoublesToTheCapWithJitterAndResets) {
-  const absl::Time t0 = absl::FromUnixSeconds(1000);
-  Backoff b(absl::Milliseconds(500), absl::Seconds(30), absl::Minutes(2), 0.2, 7);
-  absl::Time t = t0;
-  absl::Duration base = absl::Milliseconds(500);
-  for (int i = 0; i < 10; ++i) {
+// The delays stay within [base, base x (1 + jitter)] while base doubles to
+// the cap; a success or a long healthy spell starts over.
+TEST(Backoff, JitterStaysWithinItsBandAndResetsStartOver) {
+  const BackoffPolicy policy{.initial = absl::Milliseconds(500),
+                             .max = absl::Seconds(4),
+                             .reset_after = absl::Minutes(2),
+                             .jitter = 0.5};
+  Backoff b(policy, 7);
+  absl::Time t = absl::FromUnixSeconds(1000);
+  const int64_t bases_ms[] = {500, 1000, 2000, 4000, 4000};
+  for (int64_t ms : bases_ms) {
     const absl::Duration d = b.Next(t);
-    EXPECT_GE(d, base) << i;
-    EXPECT_LE(d, base * 1.2) << i;
-    base = std::min(base * 2, absl::Seconds(30));
-    t += absl::Seconds(1);
+    EXPECT_GE(d, absl::Milliseconds(ms));
+    EXPECT_LE(d, absl::Milliseconds(ms * 3 / 2));
   }
-  EXPECT_LE(b.Next(t), absl::Seconds(36)) << "stays at the cap";
-  b.Reset();  // a success
-  EXPECT_LE(b.Next(t), absl::Milliseconds(600));
-  b.Next(t);
-  t += absl::Minutes(3);  // healthy for longer than reset_after
-  EXPECT_LE(b.Next(t), absl::Milliseconds(600));
+  b.Reset();
+  EXPECT_LE(b.Next(t), absl::Milliseconds(750)) << "Reset() after a success";
+  EXPECT_GE(b.Next(t), absl::Seconds(1));
+  EXPECT_LE(b.Next(t + absl::Minutes(3)), absl::Milliseconds(750)) << "healthy past reset_after";
 }
 
 TEST(Backoff, WithoutResetAfterOnlyResetRestarts) {
