@@ -133,9 +133,9 @@ void BenchDecoder() {
   constexpr size_t kChunk = 16 << 10;
 
   auto run = [&](bool parse) {
-    WatchStreamDecoder decoder;
-    KubeJsonParser parser;
-    WatchEvent event;
+    kube::WatchStreamDecoder decoder;
+    kube::KubeJsonParser parser;
+    kube::WatchEvent event;
     size_t objects = 0, bytes = 0;
     const auto t0 = std::chrono::steady_clock::now();
     for (size_t off = 0; off < watch_body.size(); off += kChunk) {
@@ -158,8 +158,8 @@ void BenchDecoder() {
   };
   const double framing = std::max(run(false), run(false));
   const double events = std::max(run(true), run(true));
-  KubeJsonParser parser;
-  KubeList list;
+  kube::KubeJsonParser parser;
+  kube::KubeList list;
   size_t list_bytes = 0;
   for (const auto& p : list_pages) list_bytes += p.size();
   auto run_list = [&] {

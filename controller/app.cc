@@ -38,6 +38,15 @@
 #include "util/status_macros.h"
 
 namespace promconf {
+
+using kube::ConfigMapPublisher;
+using kube::KubeClient;
+using kube::KubeCredentials;
+using kube::KubeEventRecorder;
+using kube::KubeLeaseLock;
+using kube::LeaderElector;
+using kube::LeaderElectorOptions;
+
 namespace {
 
 // SourceSink's metric seam, onto Metrics.

@@ -133,8 +133,8 @@ absl::StatusOr<std::string> ShardPrometheusConfig(const std::string& prometheus_
 }
 
 PublishReconciler::PublishReconciler(std::string dir, std::string output_name, int shards,
-                                     std::unique_ptr<ConfigMapPublisher> publisher,
-                                     LeaderElector* elector, Filesystem* fs,
+                                     std::unique_ptr<kube::ConfigMapPublisher> publisher,
+                                     kube::LeaderElector* elector, Filesystem* fs,
                                      std::function<bool()> rendered)
     : dir_(std::move(dir)),
       output_name_(std::move(output_name)),
@@ -156,7 +156,7 @@ runtime::ReconcileResult PublishReconciler::Reconcile(const std::string& key) {
   if (!files.ok()) return {files.status(), std::nullopt};
   int written = 0;
   for (int k = 0; k < shards_; ++k) {
-    PublishedSetId id{output_name_, k, shards_};
+    kube::PublishedSetId id{output_name_, k, shards_};
     std::map<std::string, std::string> shard_files = *files;
     if (shards_ > 1) {
       absl::StatusOr<std::string> config =
@@ -164,9 +164,10 @@ runtime::ReconcileResult PublishReconciler::Reconcile(const std::string& key) {
       if (!config.ok()) return {config.status(), std::nullopt};
       shard_files["prometheus.yml"] = *std::move(config);
     }
-    absl::StatusOr<std::vector<PublishedConfigMap>> layout = LayoutPublishedSet(shard_files, id);
+    absl::StatusOr<std::vector<kube::PublishedConfigMap>> layout =
+        kube::LayoutPublishedSet(shard_files, id);
     if (!layout.ok()) return {layout.status(), std::nullopt};
-    absl::StatusOr<PublishStats> stats =
+    absl::StatusOr<kube::PublishStats> stats =
         publisher_->Publish(id, *layout, [this] { return CanWrite(); });
     if (!stats.ok()) {
       // Lost the lease half way: the next leader publishes the whole set.
@@ -226,7 +227,7 @@ runtime::ReconcileResult PublishedSetReconciler::Reconcile(const std::string& ke
     if (last == std::string::npos) continue;
     std::string cm = n.substr(0, last);
     std::string k = n.substr(last + 1);
-    if (k == kPublishedIndexKey) indexes.emplace_back(cm, &stored->doc.data);
+    if (k == kube::kPublishedIndexKey) indexes.emplace_back(cm, &stored->doc.data);
     values[{std::move(cm), std::move(k)}] = stored->doc.data;
   }
   std::string problem;
@@ -235,7 +236,7 @@ runtime::ReconcileResult PublishedSetReconciler::Reconcile(const std::string& ke
   for (const auto& [cm, json] : indexes) {
     const std::string ns = cm.substr(0, cm.find('/'));
     if (!ns_.empty() && ns != ns_) continue;
-    absl::StatusOr<PublishedIndex> index = ParsePublishedIndex(*json);
+    absl::StatusOr<kube::PublishedIndex> index = kube::ParsePublishedIndex(*json);
     if (!index.ok() || index->output != name_ || index->shard != shard_) continue;
     if (chosen != nullptr) {
       problem = absl::StrCat("more than one published set matches output \"", name_, "\" shard ",
@@ -254,7 +255,7 @@ runtime::ReconcileResult PublishedSetReconciler::Reconcile(const std::string& ke
   absl::StatusOr<std::map<std::string, std::string>> files;
   if (chosen != nullptr) {
     const std::string ns = chosen_cm.substr(0, chosen_cm.find('/'));
-    files = AssemblePublishedSet(
+    files = kube::AssemblePublishedSet(
         *chosen, [&](const std::string& cm, const std::string& k) -> std::optional<absl::string_view> {
           auto it = values.find({absl::StrCat(ns, "/", cm), k});
           if (it == values.end()) return std::nullopt;

@@ -61,8 +61,8 @@ class PublishReconciler final : public runtime::Reconciler {
   // emptyDir survives a container restart, and its old files must not be
   // published before they are rebuilt.
   PublishReconciler(std::string dir, std::string output_name, int shards,
-                    std::unique_ptr<ConfigMapPublisher> publisher, LeaderElector* elector,
-                    Filesystem* fs, std::function<bool()> rendered);
+                    std::unique_ptr<kube::ConfigMapPublisher> publisher,
+                    kube::LeaderElector* elector, Filesystem* fs, std::function<bool()> rendered);
 
   runtime::ReconcileResult Reconcile(const std::string& key) override;
 
@@ -81,12 +81,12 @@ class PublishReconciler final : public runtime::Reconciler {
   const std::string dir_;
   const std::string output_name_;
   const int shards_;
-  LeaderElector* const elector_;
+  kube::LeaderElector* const elector_;
   Filesystem* const fs_;
   const std::function<bool()> rendered_;
 
   absl::Mutex publish_mu_;  // held while publishing
-  std::unique_ptr<ConfigMapPublisher> publisher_ ABSL_GUARDED_BY(publish_mu_);
+  std::unique_ptr<kube::ConfigMapPublisher> publisher_ ABSL_GUARDED_BY(publish_mu_);
 };
 
 class PublishedSetReconciler final : public runtime::Reconciler {

@@ -7,7 +7,7 @@
 namespace promconf {
 
 void RejectionEvents::AddSource(const std::string& source,
-                                std::unique_ptr<KubeEventRecorder> recorder) {
+                                std::unique_ptr<kube::KubeEventRecorder> recorder) {
   recorders_[source] = std::move(recorder);
 }
 
@@ -31,8 +31,8 @@ void RejectionEvents::Observe(const std::vector<FragmentStatus>& statuses) {
     now[key] = s.error;
     auto before = reported_.find(key);
     if (before != reported_.end() && before->second == s.error) continue;
-    KubeEvent e;
-    if (!KubeObjectOfDocument(s.document, &e.ns, &e.kind, &e.name)) {
+    kube::KubeEvent e;
+    if (!kube::KubeObjectOfDocument(s.document, &e.ns, &e.kind, &e.name)) {
       // No object to hang the Event on: the rejection is only in the log
       // and /debug/fragments.
       LOG_WARN("rejected fragment names no ConfigMap or Secret; Event dropped",

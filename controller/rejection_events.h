@@ -24,7 +24,7 @@ class RejectionEvents final : public RejectionObserver {
  public:
   // Events for the fragments of kubernetes source `source` go through
   // `recorder`.
-  void AddSource(const std::string& source, std::unique_ptr<KubeEventRecorder> recorder);
+  void AddSource(const std::string& source, std::unique_ptr<kube::KubeEventRecorder> recorder);
   bool empty() const { return recorders_.empty(); }
   // Whether Observe could have anything to do after a render with these
   // rejection counts (saves copying every fragment's status).
@@ -38,7 +38,7 @@ class RejectionEvents final : public RejectionObserver {
   void Flush(absl::Duration timeout);
 
  private:
-  std::map<std::string, std::unique_ptr<KubeEventRecorder>> recorders_;
+  std::map<std::string, std::unique_ptr<kube::KubeEventRecorder>> recorders_;
   std::map<std::pair<std::string, std::string>, std::string> reported_;  // -> error
 };
 

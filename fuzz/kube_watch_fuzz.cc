@@ -21,7 +21,7 @@ struct Decoded {
 
 Decoded Decode(const std::vector<absl::string_view>& chunks, size_t limit) {
   Decoded d;
-  promconf::WatchStreamDecoder decoder(limit);
+  promconf::kube::WatchStreamDecoder decoder(limit);
   for (absl::string_view chunk : chunks) {
     absl::Status s = decoder.Feed(chunk, [&](absl::string_view object) {
       d.objects.emplace_back(object);
@@ -49,7 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   PROMCONF_FUZZ_CHECK(whole.ok == chunked.ok, stream);
   PROMCONF_FUZZ_CHECK(whole.objects == chunked.objects, stream);
 
-  promconf::KubeJsonParser parser;
+  promconf::kube::KubeJsonParser parser;
   for (const std::string& object : whole.objects) {
     // The header promises '{' .. '}', but the decoder counts '{' and '['
     // as one depth, so "{]" comes out as an object (reported; the JSON
@@ -58,7 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                         object);
     promconf::WatchEvent event;
     (void)parser.ParseWatchEvent(object, &event);
-    promconf::KubeList list;
+    promconf::kube::KubeList list;
     (void)parser.ParseList(object, &list);
   }
   return 0;

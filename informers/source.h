@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "informers/document.h"
 #include "util/clock.h"
@@ -57,6 +58,14 @@ struct SourceContext {
   // ConfigMaps (output.from_configmap), whose documents are output files.
   bool keep_every_document = false;
 };
+
+// The error a factory returns for a config block it can never run:
+// InvalidArgument naming the source, `<type> source "<name>": <what>`.
+inline absl::Status InvalidSourceConfig(absl::string_view type, const SourceContext& context,
+                                        absl::string_view what) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(type, " source \"", context.name, "\": ", what));
+}
 
 class Source {
  public:

@@ -2,22 +2,18 @@
 
 #include <exception>
 #include <map>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/hash/hash.h"
-#include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
-#include "absl/time/clock.h"
 #include "informers/consul/consul_protocol.h"
-#include "util/backoff.h"
+#include "informers/informer_thread.h"
 #include "util/dropped.h"
 #include "util/file.h"
 #include "util/http_client.h"
@@ -50,7 +46,13 @@ struct Dependency {
 class ConsulSource final : public Source {
  public:
   ConsulSource(SourceContext context, ConsulSourceConfig config, ConsulSourceTuning tuning)
-      : context_(std::move(context)), config_(std::move(config)), tuning_(tuning) {
+      : context_(std::move(context)),
+        config_(std::move(config)),
+        tuning_(tuning),
+        runtime_(context_.name, context_.clock, tuning.backoff,
+                 nullptr, [this] {
+                   for (auto& c : clients_) c->Cancel();
+                 }) {
     while (absl::EndsWith(config_.address, "/")) config_.address.pop_back();
     const std::string dc = config_.datacenter;
     if (!config_.kv_prefix.empty()) {
@@ -69,6 +71,7 @@ class ConsulSource final : public Source {
       deps_.push_back(std::move(d));
     }
     synced_.assign(deps_.size(), false);
+    for (size_t i = 0; i < deps_.size(); ++i) clients_.push_back(std::make_unique<HttpClient>());
   }
 
   ~ConsulSource() override { Stop(); }
@@ -79,45 +82,29 @@ class ConsulSource final : public Source {
       if (!token.ok()) return token.status();
       absl::MutexLock lock(&token_mu_);
       token_ = *std::move(token);
-      token_read_ = absl::Now();
+      token_read_ = context_.clock->Now();
     }
-    absl::MutexLock lock(&mu_);
-    if (started_) return absl::FailedPreconditionError("consul source: Start called twice");
-    started_ = true;
-    callbacks_ = callbacks;
+    std::vector<InformerThread::Loop> loops;
     for (size_t i = 0; i < deps_.size(); ++i) {
-      clients_.push_back(std::make_unique<HttpClient>());
+      loops.push_back([this, i](InformerContext& ctx) { Run(i, ctx); });
     }
-    for (size_t i = 0; i < deps_.size(); ++i) {
-      threads_.emplace_back([this, i] { Run(i); });
-    }
-    return absl::OkStatus();
+    return runtime_.Start(callbacks, std::move(loops));
   }
 
-  void Stop() override {
-    {
-      absl::MutexLock lock(&mu_);
-      if (stopping_) return;
-      stopping_ = true;
-      for (auto& c : clients_) c->Cancel();
-    }
-    stop_.Notify();
-    for (std::thread& t : threads_) {
-      if (t.joinable()) t.join();
-    }
-  }
+  void Stop() override { runtime_.StopAndJoin(); }
 
   absl::Duration progress_deadline() const override {
-    return 2 * (tuning_.wait + tuning_.wait / 16 + tuning_.request_margin) + tuning_.max_backoff;
+    return 2 * (tuning_.wait + tuning_.wait / 16 + tuning_.request_margin) + tuning_.backoff.max;
   }
 
  private:
   std::string Token() {
     if (config_.token_file.empty()) return "";
     absl::MutexLock lock(&token_mu_);
-    if (absl::Now() - token_read_ >= tuning_.token_reread) {
+    const absl::Time now = context_.clock->Now();
+    if (now - token_read_ >= tuning_.token_reread) {
       absl::StatusOr<std::string> token = ReadToken(config_.token_file);
-      token_read_ = absl::Now();
+      token_read_ = now;
       if (token.ok()) {
         token_ = *std::move(token);
       } else {
@@ -128,29 +115,22 @@ class ConsulSource final : public Source {
     return token_;
   }
 
-  bool stopping() {
-    absl::MutexLock lock(&mu_);
-    return stopping_;
-  }
-
   // One dependency's loop: blocking query, compare, report; errors back off.
-  void Run(size_t i) {
+  void Run(size_t i, InformerContext& ctx) {
     const Dependency& dep = deps_[i];
     HttpClient& client = *clients_[i];
     ConsulIndex index;
-    JitteredBackoff backoff(tuning_.initial_backoff, tuning_.max_backoff);
-    absl::BitGen rng;
     absl::Time last_request = absl::InfinitePast();
+    Clock* const clock = ctx.clock();
     for (;;) {
       // Rate limit: a server that answers at once (index 0, a reset, a
       // misbehaving proxy) never turns this into a busy loop.
-      absl::Duration since = absl::Now() - last_request;
-      if (since < tuning_.min_request_interval &&
-          stop_.WaitForNotificationWithTimeout(tuning_.min_request_interval - since)) {
+      const absl::Duration since = clock->Now() - last_request;
+      if (since < tuning_.min_request_interval && !ctx.Sleep(tuning_.min_request_interval - since)) {
         return;
       }
-      if (stopping()) return;
-      last_request = absl::Now();
+      if (ctx.stopping()) return;
+      last_request = clock->Now();
       HttpRequest req;
       req.url = absl::StrCat(config_.address, dep.path,
                              ConsulQuery(dep.params, index.next(), tuning_.wait));
@@ -160,27 +140,25 @@ class ConsulSource final : public Source {
       const std::string token = Token();
       if (!token.empty()) req.headers.emplace_back("X-Consul-Token", token);
       absl::StatusOr<HttpResponse> resp = client.Do(req);
-      if (stopping()) return;
-      absl::Status s = resp.ok() ? ApplyGuarded(i, *resp, &index) : resp.status();
+      if (ctx.stopping()) return;
+      absl::Status s = resp.ok() ? ApplyGuarded(ctx, i, *resp, &index) : resp.status();
       if (s.ok()) {
-        backoff.Reset();
+        ctx.ResetBackoff();
         continue;
       }
       LOG_WARN("consul: source error, retrying",
                {{"source", context_.name}, {"watch", dep.what}, {"error", s.message()}});
-      {
-        absl::MutexLock lock(&mu_);
-        if (!stopping_) callbacks_->OnError(s);
-      }
-      if (stop_.WaitForNotificationWithTimeout(backoff.Next(absl::Uniform(rng, 0.0, 1.0)))) return;
+      ctx.callbacks().OnError(s);
+      if (!ctx.BackOff()) return;
     }
   }
 
   // Apply, with any exception (std::bad_alloc) from one response failing
   // that response only: logged by the caller, counted here.
-  absl::Status ApplyGuarded(size_t i, const HttpResponse& resp, ConsulIndex* index) {
+  absl::Status ApplyGuarded(InformerContext& ctx, size_t i, const HttpResponse& resp,
+                            ConsulIndex* index) {
     try {
-      return Apply(i, resp, index);
+      return Apply(ctx, i, resp, index);
     } catch (const std::exception& e) {
       CountDropped(kDroppedResponses);
       return absl::ResourceExhaustedError(
@@ -189,7 +167,8 @@ class ConsulSource final : public Source {
   }
 
   // Handles one response of dependency i.
-  absl::Status Apply(size_t i, const HttpResponse& resp, ConsulIndex* index) {
+  absl::Status Apply(InformerContext& ctx, size_t i, const HttpResponse& resp,
+                     ConsulIndex* index) {
     const Dependency& dep = deps_[i];
     const bool kv = dep.service == nullptr;
     if (resp.status == 403) {
@@ -258,7 +237,9 @@ class ConsulSource final : public Source {
       LOG_WARN("consul: index went backwards (snapshot restore or new leader), re-listing",
                {{"source", context_.name}, {"watch", dep.what}});
     }
-    Report(i, std::move(docs), backwards);
+    ctx.Deliver([&](SourceCallbacks& callbacks) {
+      Report(callbacks, i, std::move(docs), backwards);
+    });
     return absl::OkStatus();
   }
 
@@ -277,9 +258,8 @@ class ConsulSource final : public Source {
   // holds them until every dependency has answered once). After the index
   // went backwards the server's whole state may be another one: the KV
   // prefix is then reported as a re-list, a snapshot of the source.
-  void Report(size_t i, std::vector<Document> docs, bool relist) {
-    absl::MutexLock lock(&mu_);
-    if (stopping_) return;
+  // Runs inside the runtime's Deliver: one loop at a time, no lock of ours.
+  void Report(SourceCallbacks& callbacks, size_t i, std::vector<Document> docs, bool relist) {
     if (deps_[i].service != nullptr && !docs.empty()) service_docs_[i] = docs.front();
     if (snapshot_sent_ && relist && deps_[i].service == nullptr) {
       std::map<std::string, Seen>& seen = seen_[i];
@@ -290,7 +270,7 @@ class ConsulSource final : public Source {
         all.push_back(d);
       }
       for (const auto& [dep, d] : service_docs_) all.push_back(d);
-      callbacks_->OnSnapshot("", std::move(all));
+      callbacks.OnSnapshot("", std::move(all));
       return;
     }
     std::map<std::string, Seen>& seen = seen_[i];
@@ -300,20 +280,20 @@ class ConsulSource final : public Source {
       const Seen s = SeenOf(d);
       auto it = seen.find(d.name);
       if (snapshot_sent_ && (it == seen.end() || !(it->second == s))) {
-        callbacks_->OnUpsert(d);
+        callbacks.OnUpsert(d);
         changed = true;
       }
       now.emplace(d.name, s);
     }
     for (const auto& [name, s] : seen) {
       if (snapshot_sent_ && !now.count(name)) {
-        callbacks_->OnDelete(name);
+        callbacks.OnDelete(name);
         changed = true;
       }
     }
     seen = std::move(now);
     if (snapshot_sent_) {
-      if (!changed) callbacks_->OnProgress();  // a wake-up without a change
+      if (!changed) callbacks.OnProgress();  // a wake-up without a change
       return;
     }
     pending_[i] = std::move(docs);
@@ -328,33 +308,30 @@ class ConsulSource final : public Source {
     pending_.clear();
     snapshot_sent_ = true;
     LOG_INFO("consul: synced", {{"source", context_.name}, {"documents", all.size()}});
-    callbacks_->OnSnapshot("", std::move(all));
+    callbacks.OnSnapshot("", std::move(all));
   }
 
   const SourceContext context_;
   ConsulSourceConfig config_;
   const ConsulSourceTuning tuning_;
   std::vector<Dependency> deps_;  // fixed after construction
-  absl::Notification stop_;
+  std::vector<std::unique_ptr<HttpClient>> clients_;  // one per dependency; fixed too
 
   absl::Mutex token_mu_;
   std::string token_ ABSL_GUARDED_BY(token_mu_);
   absl::Time token_read_ ABSL_GUARDED_BY(token_mu_);
 
-  // mu_ also serializes the callbacks: several loops report, the callbacks
-  // are never called concurrently.
-  absl::Mutex mu_;
-  bool started_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  SourceCallbacks* callbacks_ ABSL_GUARDED_BY(mu_) = nullptr;
-  std::vector<std::unique_ptr<HttpClient>> clients_;  // one per dependency; fixed after Start
-  std::vector<std::thread> threads_;
-  std::map<size_t, std::map<std::string, Seen>> seen_ ABSL_GUARDED_BY(mu_);
-  std::vector<bool> synced_ ABSL_GUARDED_BY(mu_);
-  std::map<size_t, std::vector<Document>> pending_ ABSL_GUARDED_BY(mu_);
-  bool snapshot_sent_ ABSL_GUARDED_BY(mu_) = false;
+  // Report's bookkeeping: touched only inside runtime_.Deliver, which runs
+  // one loop's step at a time.
+  std::map<size_t, std::map<std::string, Seen>> seen_;
+  std::vector<bool> synced_;
+  std::map<size_t, std::vector<Document>> pending_;
+  bool snapshot_sent_ = false;
   // Each service's last document: part of a KV re-list's snapshot.
-  std::map<size_t, Document> service_docs_ ABSL_GUARDED_BY(mu_);
+  std::map<size_t, Document> service_docs_;
+
+  // Last: stopped and joined before the members its loops use go.
+  InformerThread runtime_;
 };
 
 }  // namespace
@@ -363,8 +340,7 @@ absl::StatusOr<std::unique_ptr<Source>> NewConsulSource(const SourceContext& con
                                                         const ConsulSourceConfig& config,
                                                         ConsulSourceTuning tuning) {
   if (config.kv_prefix.empty() && config.services.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("source \"", context.name, "\": consul needs kv_prefix or services"));
+    return InvalidSourceConfig("consul", context, "needs kv_prefix or services");
   }
   return std::make_unique<ConsulSource>(context, config, tuning);
 }

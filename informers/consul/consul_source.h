@@ -29,6 +29,7 @@
 #include "absl/time/time.h"
 #include "informers/source.h"
 #include "informers/source_config.h"
+#include "util/backoff.h"
 
 namespace promconf::consul {
 
@@ -39,8 +40,7 @@ struct ConsulSourceTuning {
   absl::Duration request_margin = absl::Seconds(15);
   // At least this long between two requests of one loop.
   absl::Duration min_request_interval = absl::Milliseconds(100);
-  absl::Duration initial_backoff = absl::Milliseconds(500);
-  absl::Duration max_backoff = absl::Seconds(30);
+  BackoffPolicy backoff = {.initial = absl::Milliseconds(500), .max = absl::Seconds(30)};
   absl::Duration connect_timeout = absl::Seconds(5);
   // token_file is re-read at most this often (rotation without a restart).
   absl::Duration token_reread = absl::Minutes(1);

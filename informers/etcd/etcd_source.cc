@@ -4,14 +4,13 @@
 #include <utility>
 #include <vector>
 
-#include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "informers/etcd/etcd_protocol.h"
-#include "util/backoff.h"
+#include "informers/informer_thread.h"
 #include "util/dropped.h"
 #include "util/file.h"
 #include "util/http_client.h"
@@ -39,7 +38,8 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
         tuning_(tuning),
         range_end_(EtcdPrefixRangeEnd(config_.prefix)),
         client_(ToTlsOptions(config_.tls)),
-        backoff_(tuning.initial_backoff, tuning.max_backoff) {
+        runtime_(context_.name, context_.clock, tuning.backoff,
+                 &mu_, [this] { client_.Cancel(); }) {
     for (std::string& e : config_.endpoints) {
       while (absl::EndsWith(e, "/")) e.pop_back();
     }
@@ -48,26 +48,13 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
   ~EtcdSource() override { Stop(); }
 
   absl::Status Start(SourceCallbacks* callbacks) override {
-    absl::MutexLock lock(&mu_);
-    if (started_) return absl::FailedPreconditionError("etcd source: Start called twice");
-    started_ = true;
-    callbacks_ = callbacks;
-    thread_ = std::thread([this] { Run(); });
-    return absl::OkStatus();
+    return runtime_.Start(callbacks, {[this](InformerContext& ctx) { Run(ctx); }});
   }
 
-  void Stop() override {
-    {
-      absl::MutexLock lock(&mu_);
-      stopping_ = true;
-      client_.Cancel();
-    }
-    if (!stop_.HasBeenNotified()) stop_.Notify();
-    if (thread_.joinable()) thread_.join();
-  }
+  void Stop() override { runtime_.StopAndJoin(); }
 
   absl::Duration progress_deadline() const override {
-    return tuning_.idle_timeout + tuning_.max_backoff + tuning_.request_timeout;
+    return tuning_.idle_timeout + tuning_.backoff.max + tuning_.request_timeout;
   }
 
   bool PauseWatchForTesting(absl::Duration timeout) override {
@@ -75,8 +62,7 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
     held_ = true;
     paused_ = false;
     client_.Cancel();
-    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return paused_ || stopping_; };
-    return mu_.AwaitWithTimeout(absl::Condition(&ready), timeout) && paused_;
+    return mu_.AwaitWithTimeout(absl::Condition(&paused_), timeout);
   }
 
   void ResumeWatchForTesting() override {
@@ -107,36 +93,32 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
   }
 
   // Blocks while a test holds the watch down. False when stopping.
-  bool WaitWhileHeld() {
+  bool WaitWhileHeld(InformerContext& ctx) {
     absl::MutexLock lock(&mu_);
     if (held_) {
       paused_ = true;
-      auto released = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !held_ || stopping_; };
-      mu_.Await(absl::Condition(&released));
+      auto released = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !held_; };
+      ctx.Await(&mu_, absl::Condition(&released), absl::InfiniteDuration());
     }
-    if (stopping_) return false;
-    // A stop's Cancel() must never be undone: Reset only under mu_ and only
-    // while not stopping.
-    client_.Reset();
-    return true;
+    // Neither a stop's nor a test's Cancel() may be undone: Reset under mu_
+    // (held_ is false) and only while not stopping.
+    return ctx.RunUnlessStopping([this] { client_.Reset(); });
   }
 
-  bool stopping() const {
-    absl::MutexLock lock(&mu_);
-    return stopping_;
-  }
   bool held() const {
     absl::MutexLock lock(&mu_);
     return held_;
   }
 
-  void Run() {
+  void Run(InformerContext& ctx) {
+    ctx_ = &ctx;
+    callbacks_ = &ctx.callbacks();
     int immediate_retries = 0;
-    while (WaitWhileHeld()) {
+    while (WaitWhileHeld(ctx)) {
       bool fresh_token = false;
       watch_established_ = false;
       absl::Status s = RunOnce(&fresh_token);
-      if (stopping()) break;
+      if (ctx.stopping()) break;
       // Immediate retries (re-list, re-auth) are bounded per failure streak,
       // not per lifetime.
       if (watch_established_) immediate_retries = 0;
@@ -171,8 +153,7 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
           config_.endpoints.size() > 1) {
         endpoint_index_ = (endpoint_index_ + 1) % config_.endpoints.size();
       }
-      const absl::Duration delay = backoff_.Next(absl::Uniform(rng_, 0.0, 1.0));
-      if (context_.clock->WaitForNotification(&stop_, delay)) break;
+      if (!ctx.BackOff()) break;
     }
   }
 
@@ -367,7 +348,7 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
     }
     if (w.created) {
       watch_established_ = true;
-      backoff_.Reset();
+      ctx_->ResetBackoff();
       callbacks_->OnProgress();
       return absl::OkStatus();
     }
@@ -404,24 +385,22 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
   const std::string range_end_;
 
   mutable absl::Mutex mu_;
-  bool started_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool held_ ABSL_GUARDED_BY(mu_) = false;
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   int64_t applied_for_testing_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Notification stop_;
-  std::thread thread_;
 
   // Informer thread only (Cancel/Reset are the thread-safe exceptions).
-  SourceCallbacks* callbacks_ = nullptr;
+  InformerContext* ctx_ = nullptr;
+  SourceCallbacks* callbacks_ = nullptr;  // ctx_->callbacks(): serialised
   HttpClient client_;
   EtcdRevisionTracker tracker_;
-  JitteredBackoff backoff_;
-  absl::BitGen rng_;
   std::string token_;
   size_t endpoint_index_ = 0;
   bool need_relist_ = true;
   bool watch_established_ = false;
+
+  // Last: destroyed (stopped and joined) before everything its loop uses.
+  InformerThread runtime_;
 };
 
 }  // namespace
@@ -429,29 +408,26 @@ class EtcdSource final : public Source, public EtcdSourceTestHooks {
 absl::StatusOr<std::unique_ptr<Source>> NewEtcdSource(const SourceContext& context,
                                                       const EtcdSourceConfig& config,
                                                       EtcdSourceTuning tuning) {
-  const std::string where = absl::StrCat("etcd source \"", context.name, "\"");
-  if (config.endpoints.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(where, ": endpoints is empty"));
-  }
+  if (config.endpoints.empty()) return InvalidSourceConfig("etcd", context, "endpoints is empty");
   for (const std::string& e : config.endpoints) {
     if (!absl::StartsWith(e, "http://") && !absl::StartsWith(e, "https://")) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, ": endpoint \"", e, "\" must start with http:// or https://"));
+      return InvalidSourceConfig(
+          "etcd", context, absl::StrCat("endpoint \"", e, "\" must start with http:// or https://"));
     }
   }
   if (!config.username.empty() && config.password_file.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(where, ": username needs password_file"));
+    return InvalidSourceConfig("etcd", context, "username needs password_file");
   }
   for (const std::string* f : {&config.password_file, &config.tls.ca_file, &config.tls.cert_file,
                                &config.tls.key_file}) {
     if (f->empty()) continue;
     auto content = ReadSmallFile(*f, "file", "etcd: ");
-    if (!content.ok()) return absl::InvalidArgumentError(absl::StrCat(where, ": ", content.status().message()));
+    if (!content.ok()) return InvalidSourceConfig("etcd", context, content.status().message());
   }
   if (tuning.page_size <= 0) tuning.page_size = 500;
-  if (tuning.initial_backoff <= absl::ZeroDuration()) tuning.initial_backoff = absl::Milliseconds(500);
-  if (tuning.max_backoff < tuning.initial_backoff) tuning.max_backoff = tuning.initial_backoff;
-  if (context.clock == nullptr) return absl::InvalidArgumentError(absl::StrCat(where, ": no clock"));
+  if (tuning.backoff.initial <= absl::ZeroDuration()) tuning.backoff.initial = absl::Milliseconds(500);
+  if (tuning.backoff.max < tuning.backoff.initial) tuning.backoff.max = tuning.backoff.initial;
+  if (context.clock == nullptr) return InvalidSourceConfig("etcd", context, "no clock");
   return std::unique_ptr<Source>(new EtcdSource(context, config, tuning));
 }
 

@@ -23,14 +23,12 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "informers/source.h"
 #include "informers/source_config.h"
+#include "util/backoff.h"
 
 namespace promconf::etcd {
 
@@ -38,8 +36,7 @@ struct EtcdSourceTuning {
   // A watch stream silent for this long is stalled. Above etcd's default
   // 10 min progress interval.
   absl::Duration idle_timeout = absl::Minutes(11);
-  absl::Duration initial_backoff = absl::Milliseconds(500);
-  absl::Duration max_backoff = absl::Seconds(30);
+  BackoffPolicy backoff = {.initial = absl::Milliseconds(500), .max = absl::Seconds(30)};
   // Keys per range page.
   int64_t page_size = 500;
   // Deadline of each unary request (range, authenticate).

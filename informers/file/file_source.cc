@@ -10,25 +10,22 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "informers/informer_thread.h"
 #include "util/dropped.h"
 #include "util/log.h"
 
@@ -115,7 +112,9 @@ std::string AbsolutePath(const std::string& path) {
 class FileSource final : public Source {
  public:
   FileSource(const SourceContext& context, const std::vector<std::string>& paths)
-      : context_(context), clock_(context.clock != nullptr ? context.clock : Clock::Real()) {
+      : context_(context),
+        clock_(context.clock != nullptr ? context.clock : Clock::Real()),
+        runtime_(context.name, clock_, {}, nullptr, [this] { WakePoll(); }) {
     for (const std::string& path : paths) {
       Root root;
       root.path = AbsolutePath(path);
@@ -166,7 +165,10 @@ class FileSource final : public Source {
   };
   using PendingKey = std::pair<size_t, std::string>;  // root, absolute path
 
-  void Run();
+  void Run(InformerContext& ctx);
+  // Stop()'s cancel hook: poll() waits on the stop eventfd.
+  void WakePoll();
+  bool stopping() const { return ctx_->stopping(); }
   void InitialSync();
   void RetryRoots();
   absl::Status Establish(size_t r);
@@ -198,20 +200,14 @@ class FileSource final : public Source {
   const SourceContext context_;
   Clock* const clock_;
 
-  absl::Mutex lifecycle_mu_;
-  bool started_ ABSL_GUARDED_BY(lifecycle_mu_) = false;
-  bool stopped_ ABSL_GUARDED_BY(lifecycle_mu_) = false;
-  std::thread thread_ ABSL_GUARDED_BY(lifecycle_mu_);
-  // Lets a long scan give up early once Stop was called.
-  std::atomic<bool> stop_requested_{false};
-
   // Set by Start before the worker starts, closed by the destructor.
   int inotify_fd_ = -1;
   int stop_fd_ = -1;  // an eventfd that Stop writes
-  SourceCallbacks* callbacks_ = nullptr;
 
   // Owned by the worker thread: only Run and the helpers it calls touch them
   // (the roots are filled in by the constructor, before the thread exists).
+  InformerContext* ctx_ = nullptr;        // stopping() lets a long scan give up early
+  SourceCallbacks* callbacks_ = nullptr;  // the runtime's: serialised
   std::vector<Root> roots_;
   std::map<int, DirWatch> watches_;
   std::map<std::string, int> wd_by_path_;
@@ -220,14 +216,14 @@ class FileSource final : public Source {
   bool synced_ = false;  // the first snapshot went out
   absl::Time next_retry_ = absl::InfiniteFuture();
   std::vector<char> event_buffer_ = std::vector<char>(64 * 1024);
+
+  // Last: stopped and joined before the members its loop uses go.
+  InformerThread runtime_;
 };
 
 absl::Status FileSource::Start(SourceCallbacks* callbacks) {
-  absl::MutexLock lock(&lifecycle_mu_);
-  if (started_ || stopped_) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("file source ", context_.name, ": Start called twice or after Stop"));
-  }
+  // A second Start finds the descriptors made and is refused by the runtime.
+  if (inotify_fd_ >= 0) return runtime_.Start(callbacks, {});
   inotify_fd_ = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   if (inotify_fd_ < 0) {
     return absl::ErrnoToStatus(
@@ -238,29 +234,25 @@ absl::Status FileSource::Start(SourceCallbacks* callbacks) {
   if (stop_fd_ < 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("file source ", context_.name, ": eventfd"));
   }
-  callbacks_ = callbacks;
-  started_ = true;
-  thread_ = std::thread([this] { Run(); });
-  return absl::OkStatus();
+  return runtime_.Start(callbacks, {[this](InformerContext& ctx) { Run(ctx); }});
 }
 
-void FileSource::Stop() {
-  absl::MutexLock lock(&lifecycle_mu_);
-  if (stopped_) return;
-  stopped_ = true;
-  if (!started_) return;
-  stop_requested_.store(true);
+void FileSource::Stop() { runtime_.StopAndJoin(); }
+
+void FileSource::WakePoll() {
+  if (stop_fd_ < 0) return;
   const uint64_t one = 1;
   // An eventfd write of 1 cannot fail short of overflowing the counter.
   (void)!write(stop_fd_, &one, sizeof one);
-  thread_.join();
 }
 
 void FileSource::ReportError(const absl::Status& status) { callbacks_->OnError(status); }
 
-void FileSource::Run() {
+void FileSource::Run(InformerContext& ctx) {
+  ctx_ = &ctx;
+  callbacks_ = &ctx.callbacks();
   InitialSync();
-  while (!stop_requested_.load()) {
+  while (!stopping()) {
     pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
     const int n = poll(fds, 2, PollTimeoutMs());
     if (n < 0 && errno != EINTR) {
@@ -386,7 +378,7 @@ void FileSource::FullRescan() {
     } else {
       ok = Walk(r, roots_[r].dir, /*follow=*/true, &files, &wds);
     }
-    if (stop_requested_.load()) return;
+    if (stopping()) return;
     if (!ok) {
       RootGone(r, absl::NotFoundError(absl::StrCat("file source ", context_.name, ": ",
                                                    roots_[r].path, " cannot be watched")));
@@ -403,7 +395,7 @@ void FileSource::FullRescan() {
       it = next;
     }
     for (const std::string& file : files) {
-      if (stop_requested_.load()) return;
+      if (stopping()) return;
       const std::string name = roots_[r].is_file ? roots_[r].base : DocName(r, file);
       absl::StatusOr<std::optional<Document>> doc = ReadDoc(r, file, name);
       if (!doc.ok()) {
@@ -549,7 +541,7 @@ void FileSource::ProcessDue() {
     }
   }
   for (const auto& [key, name] : due) {
-    if (stop_requested_.load()) return;
+    if (stopping()) return;
     Apply(key.first, key.second, name);
   }
 }
@@ -659,7 +651,7 @@ absl::StatusOr<std::optional<Document>> FileSource::ReadDoc(size_t r, const std:
 
 bool FileSource::Walk(size_t r, const std::string& dir, bool follow,
                       std::vector<std::string>* files, std::set<int>* wds) {
-  if (stop_requested_.load()) return false;
+  if (stopping()) return false;
   // Watch first, then list: a file created in between shows up in both, never
   // in neither.
   const int wd = AddWatch(r, dir, follow);
@@ -799,15 +791,9 @@ std::string FileSource::DocName(size_t r, const std::string& path) const {
 
 absl::StatusOr<std::unique_ptr<Source>> NewFileSource(const SourceContext& context,
                                                       const FileSourceConfig& config) {
-  if (config.paths.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("file source ", context.name, ": paths must not be empty"));
-  }
+  if (config.paths.empty()) return InvalidSourceConfig("file", context, "paths must not be empty");
   for (const std::string& path : config.paths) {
-    if (path.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("file source ", context.name, ": empty path in paths"));
-    }
+    if (path.empty()) return InvalidSourceConfig("file", context, "empty path in paths");
   }
   return std::unique_ptr<Source>(new FileSource(context, config.paths));
 }

@@ -10,7 +10,7 @@
 #include "rapidjson/writer.h"
 #include "util/log.h"
 
-namespace promconf {
+namespace promconf::kube {
 namespace {
 
 constexpr int kMaxAttempts = 6;
@@ -217,4 +217,4 @@ absl::Status ConfigMapPublisher::PublishOnce(const PublishedSetId& id,
   return absl::OkStatus();
 }
 
-}  // namespace promconf
+}  // namespace promconf::kube

@@ -29,7 +29,7 @@
 #include "informers/kubernetes/published_set.h"
 #include "util/clock.h"
 
-namespace promconf {
+namespace promconf::kube {
 
 struct PublishStats {
   int created = 0;
@@ -60,4 +60,4 @@ class ConfigMapPublisher {
   Clock* const clock_;
 };
 
-}  // namespace promconf
+}  // namespace promconf::kube

@@ -11,7 +11,7 @@
 #include "util/status_macros.h"
 #include "yaml-cpp/yaml.h"
 
-namespace promconf {
+namespace promconf::kube {
 
 namespace {
 
@@ -287,4 +287,4 @@ std::string DescribeHttpError(const HttpResponse& response) {
   return text;
 }
 
-}  // namespace promconf
+}  // namespace promconf::kube

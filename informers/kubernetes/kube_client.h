@@ -22,7 +22,7 @@
 #include "util/clock.h"
 #include "util/http_client.h"
 
-namespace promconf {
+namespace promconf::kube {
 
 // Where a pod finds its service account. Injectable for tests.
 struct InClusterPaths {
@@ -128,4 +128,4 @@ class KubeClient {
 // Status message when it has one).
 std::string DescribeHttpError(const HttpResponse& response);
 
-}  // namespace promconf
+}  // namespace promconf::kube

@@ -12,7 +12,7 @@
 #include "util/dropped.h"
 #include "util/log.h"
 
-namespace promconf {
+namespace promconf::kube {
 namespace {
 
 // Kubernetes truncates Event messages to 1 KiB; so do we, before sending.
@@ -150,4 +150,4 @@ void KubeEventRecorder::Run() {
   }
 }
 
-}  // namespace promconf
+}  // namespace promconf::kube

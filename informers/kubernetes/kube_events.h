@@ -20,7 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "informers/kubernetes/kube_client.h"
 
-namespace promconf {
+namespace promconf::kube {
 
 struct KubeEvent {
   std::string ns;
@@ -70,4 +70,4 @@ class KubeEventRecorder {
   std::thread thread_;
 };
 
-}  // namespace promconf
+}  // namespace promconf::kube

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace promconf {
+namespace promconf::kube {
 
 namespace dom = simdjson::dom;
 
@@ -185,4 +185,4 @@ absl::Status KubeJsonParser::ParseList(absl::string_view json, KubeList* out) {
   return absl::OkStatus();
 }
 
-}  // namespace promconf
+}  // namespace promconf::kube

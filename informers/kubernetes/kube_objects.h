@@ -18,7 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "simdjson.h"
 
-namespace promconf {
+namespace promconf::kube {
 
 struct KubeObject {
   std::string kind;
@@ -70,4 +70,4 @@ class KubeJsonParser {
   std::string buffer_;
 };
 
-}  // namespace promconf
+}  // namespace promconf::kube

@@ -1,20 +1,26 @@
 #include "informers/kubernetes/kubernetes_source.h"
 
 #include <random>
-#include <thread>
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
+#include "informers/informer_thread.h"
 #include "informers/kubernetes/reflector.h"
 #include "util/log.h"
 #include "util/status_macros.h"
 
 namespace promconf {
+
+// The Kubernetes client lives in promconf::kube; this Source is its adapter.
+using kube::InClusterConfig;
+using kube::KubeCredentials;
+using kube::KubeResource;
+using kube::KubeRestConfig;
+using kube::LoadKubeconfig;
+using kube::Reflector;
+using kube::ReflectorSink;
 
 namespace {
 
@@ -22,7 +28,15 @@ class KubernetesSource : public Source, public ReflectorSink {
  public:
   KubernetesSource(const SourceContext& context, const KubernetesSourceConfig& config,
                    const KubernetesSourceTuning& tuning, std::shared_ptr<KubeCredentials> creds)
-      : context_(context), config_(config), tuning_(tuning), credentials_(std::move(creds)) {
+      : context_(context),
+        config_(config),
+        tuning_(tuning),
+        credentials_(std::move(creds)),
+        runtime_(context_.name, context_.clock,
+                 tuning.backoff,
+                 nullptr, [this] {
+                   for (auto& r : reflectors_) r->Cancel();
+                 }) {
     std::vector<std::string> namespaces = config_.namespaces;
     if (namespaces.empty()) namespaces.push_back("");
     std::vector<KubeResource> resources;
@@ -37,18 +51,7 @@ class KubernetesSource : public Source, public ReflectorSink {
       groups_.push_back(std::move(g));
     }
     resources_ = std::move(resources);
-  }
-
-  ~KubernetesSource() override { Stop(); }
-
-  absl::Status Start(SourceCallbacks* callbacks) override {
-    absl::MutexLock lock(&lifecycle_mu_);
-    if (started_) return absl::FailedPreconditionError("kubernetes source already started");
-    started_ = true;
-    {
-      absl::MutexLock l(&mu_);
-      callbacks_ = callbacks;
-    }
+    // One reflector per (namespace, resource), each a loop of the runtime.
     std::mt19937_64 seeds(tuning_.seed != 0 ? tuning_.seed : std::random_device{}());
     for (size_t g = 0; g < groups_.size(); ++g) {
       for (size_t m = 0; m < resources_.size(); ++m) {
@@ -61,26 +64,25 @@ class KubernetesSource : public Source, public ReflectorSink {
         o.keep_every_document = context_.keep_every_document;
         o.group = static_cast<int>(g);
         o.member = static_cast<int>(m);
-        reflectors_.push_back(std::make_unique<Reflector>(
-            std::move(o), tuning_, credentials_, this, context_.clock, &stop_, seeds()));
+        reflectors_.push_back(std::make_unique<Reflector>(std::move(o), tuning_, credentials_,
+                                                          this, context_.clock,
+                                                          runtime_.stop_notification(), seeds()));
       }
     }
-    for (auto& r : reflectors_) {
-      Reflector* reflector = r.get();
-      threads_.emplace_back([reflector] { reflector->Run(); });
-    }
-    return absl::OkStatus();
   }
 
-  void Stop() override {
-    absl::MutexLock lock(&lifecycle_mu_);
-    if (!stop_.HasBeenNotified()) stop_.Notify();
-    for (auto& r : reflectors_) r->Cancel();
-    for (std::thread& t : threads_) {
-      if (t.joinable()) t.join();
+  ~KubernetesSource() override { Stop(); }
+
+  absl::Status Start(SourceCallbacks* callbacks) override {
+    std::vector<InformerThread::Loop> loops;
+    for (auto& r : reflectors_) {
+      Reflector* reflector = r.get();
+      loops.push_back([reflector](InformerContext&) { reflector->Run(); });
     }
-    threads_.clear();
+    return runtime_.Start(callbacks, std::move(loops));
   }
+
+  void Stop() override { runtime_.StopAndJoin(); }
 
   std::vector<std::string> SyncPrefixes() const override {
     std::vector<std::string> prefixes;
@@ -90,17 +92,50 @@ class KubernetesSource : public Source, public ReflectorSink {
 
   absl::Duration progress_deadline() const override {
     if (tuning_.progress_deadline > absl::ZeroDuration()) return tuning_.progress_deadline;
-    return tuning_.idle_timeout + tuning_.backoff_max;
+    return tuning_.idle_timeout + tuning_.backoff.max;
   }
 
   // ReflectorSink. The reflectors of one group (namespace) are merged here,
-  // and mu_ serializes the callbacks.
+  // inside the runtime's Deliver: one reflector at a time, no lock of ours.
   void OnListed(int group, int member, std::vector<Document> docs,
                 const std::vector<size_t>& changed, std::vector<std::string> removed) override {
-    absl::MutexLock lock(&mu_);
-    Group& g = groups_[group];
+    runtime_.Deliver([&](SourceCallbacks& callbacks) {
+      Listed(callbacks, groups_[group], member, std::move(docs), changed, removed);
+    });
+  }
+
+  void OnChanges(int group, int member, std::vector<Document> upserts,
+                 std::vector<std::string> deletes) override {
+    runtime_.Deliver([&](SourceCallbacks& callbacks) {
+      Changes(callbacks, groups_[group], member, std::move(upserts), deletes);
+    });
+  }
+
+  void OnProgress(int group) override {
+    runtime_.Deliver([&](SourceCallbacks& callbacks) {
+      if (groups_[group].synced) callbacks.OnProgress();
+    });
+  }
+
+  void OnError(const absl::Status& status) override {
+    runtime_.Deliver([&](SourceCallbacks& callbacks) { callbacks.OnError(status); });
+  }
+
+ private:
+  struct Group {
+    std::string prefix;
+    std::string namespace_;
+    bool synced = false;
+    // Until every resource of the group has listed once: which have, and
+    // their documents (kept up to date by their watches).
+    std::vector<bool> listed;
+    std::vector<absl::flat_hash_map<std::string, Document>> pending;
+  };
+
+  void Listed(SourceCallbacks& callbacks, Group& g, int member, std::vector<Document> docs,
+              const std::vector<size_t>& changed, const std::vector<std::string>& removed) {
     if (resources_.size() == 1) {
-      callbacks_->OnSnapshot(g.prefix, std::move(docs));
+      callbacks.OnSnapshot(g.prefix, std::move(docs));
       g.synced = true;
       return;
     }
@@ -120,19 +155,17 @@ class KubernetesSource : public Source, public ReflectorSink {
         for (auto& [name, doc] : p) all.push_back(std::move(doc));
         p.clear();
       }
-      callbacks_->OnSnapshot(g.prefix, std::move(all));
+      callbacks.OnSnapshot(g.prefix, std::move(all));
       g.synced = true;
       return;
     }
-    for (const std::string& name : removed) callbacks_->OnDelete(name);
-    for (size_t i : changed) callbacks_->OnUpsert(std::move(docs[i]));
-    callbacks_->OnProgress();
+    for (const std::string& name : removed) callbacks.OnDelete(name);
+    for (size_t i : changed) callbacks.OnUpsert(std::move(docs[i]));
+    callbacks.OnProgress();
   }
 
-  void OnChanges(int group, int member, std::vector<Document> upserts,
-                 std::vector<std::string> deletes) override {
-    absl::MutexLock lock(&mu_);
-    Group& g = groups_[group];
+  void Changes(SourceCallbacks& callbacks, Group& g, int member, std::vector<Document> upserts,
+               const std::vector<std::string>& deletes) {
     if (!g.synced) {
       auto& pending = g.pending[member];
       for (const std::string& name : deletes) pending.erase(name);
@@ -142,30 +175,9 @@ class KubernetesSource : public Source, public ReflectorSink {
       }
       return;
     }
-    for (const std::string& name : deletes) callbacks_->OnDelete(name);
-    for (Document& d : upserts) callbacks_->OnUpsert(std::move(d));
+    for (const std::string& name : deletes) callbacks.OnDelete(name);
+    for (Document& d : upserts) callbacks.OnUpsert(std::move(d));
   }
-
-  void OnProgress(int group) override {
-    absl::MutexLock lock(&mu_);
-    if (groups_[group].synced) callbacks_->OnProgress();
-  }
-
-  void OnError(const absl::Status& status) override {
-    absl::MutexLock lock(&mu_);
-    callbacks_->OnError(status);
-  }
-
- private:
-  struct Group {
-    std::string prefix;
-    std::string namespace_;
-    bool synced = false;
-    // Until every resource of the group has listed once: which have, and
-    // their documents (kept up to date by their watches).
-    std::vector<bool> listed;
-    std::vector<absl::flat_hash_map<std::string, Document>> pending;
-  };
 
   // Constant after construction.
   const SourceContext context_;
@@ -174,17 +186,14 @@ class KubernetesSource : public Source, public ReflectorSink {
   const std::shared_ptr<KubeCredentials> credentials_;
   std::vector<KubeResource> resources_;
 
-  absl::Mutex lifecycle_mu_;
-  bool started_ ABSL_GUARDED_BY(lifecycle_mu_) = false;
-  std::vector<std::unique_ptr<Reflector>> reflectors_ ABSL_GUARDED_BY(lifecycle_mu_);
-  std::vector<std::thread> threads_ ABSL_GUARDED_BY(lifecycle_mu_);
-  absl::Notification stop_;
+  std::vector<std::unique_ptr<Reflector>> reflectors_;  // fixed after construction
 
-  absl::Mutex mu_;
-  SourceCallbacks* callbacks_ ABSL_GUARDED_BY(mu_) = nullptr;
   // The vector's shape is constant after construction; Group contents are
-  // guarded by mu_.
+  // touched only inside runtime_.Deliver.
   std::vector<Group> groups_;
+
+  // Last: stopped and joined before the reflectors and groups go.
+  InformerThread runtime_;
 };
 
 }  // namespace
@@ -202,13 +211,12 @@ absl::StatusOr<std::unique_ptr<Source>> NewKubernetesSource(const SourceContext&
                                                             const KubernetesSourceConfig& config,
                                                             KubernetesSourceTuning tuning) {
   if (!config.configmaps && !config.secrets) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "kubernetes source \"", context.name, "\": resources must name configmaps and/or secrets"));
+    return InvalidSourceConfig("kubernetes", context,
+                               "resources must name configmaps and/or secrets");
   }
   for (const std::string& ns : config.namespaces) {
     if (ns.empty() || ns.find('/') != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("kubernetes source \"", context.name,
-                                                     "\": bad namespace \"", ns, "\""));
+      return InvalidSourceConfig("kubernetes", context, absl::StrCat("bad namespace \"", ns, "\""));
     }
   }
   if (tuning.watch_timeout_max <= tuning.watch_timeout_min) {

@@ -38,6 +38,7 @@
 #include "informers/kubernetes/kube_client.h"
 #include "informers/source.h"
 #include "informers/source_config.h"
+#include "util/backoff.h"
 
 namespace promconf {
 
@@ -51,13 +52,12 @@ struct KubernetesSourceTuning {
   // connection died silently: OnError and reconnect. The API server sends a
   // bookmark about once a minute to watches that ask for them.
   absl::Duration idle_timeout = absl::Minutes(2);
-  // Error backoff: initial doubling to max, plus up to `jitter` x the delay;
-  // back to initial after reset_after without a backoff (client-go:
-  // 800 ms, 30 s, 2 min).
-  absl::Duration backoff_initial = absl::Milliseconds(800);
-  absl::Duration backoff_max = absl::Seconds(30);
-  absl::Duration backoff_reset = absl::Minutes(2);
-  double backoff_jitter = 0.2;
+  // Error backoff, client-go's: 800 ms doubling to 30 s, +20% jitter, back
+  // to 800 ms after 2 min without a backoff.
+  BackoffPolicy backoff = {.initial = absl::Milliseconds(800),
+                           .max = absl::Seconds(30),
+                           .reset_after = absl::Minutes(2),
+                           .jitter = 0.2};
   // 401/403 are retried no faster than this (a fix needs a human or a token
   // rotation).
   absl::Duration auth_retry = absl::Seconds(10);
@@ -66,17 +66,17 @@ struct KubernetesSourceTuning {
   absl::Duration token_refresh = absl::Minutes(1);
   int list_limit = 500;
   absl::Duration list_timeout = absl::Seconds(60);
-  // /healthz deadline; zero means idle_timeout + backoff_max.
+  // /healthz deadline; zero means idle_timeout + backoff.max.
   absl::Duration progress_deadline = absl::ZeroDuration();
   // Where the in-cluster service account lives.
-  InClusterPaths in_cluster;
+  kube::InClusterPaths in_cluster;
   // Seeds the jitter and timeoutSeconds draws; 0 = random.
   uint64_t seed = 0;
 };
 
 // The credentials a kubernetes source block names (its kubeconfig, or the
 // in-cluster service account), for other clients of that cluster (Events).
-absl::StatusOr<std::shared_ptr<KubeCredentials>> KubeCredentialsFor(
+absl::StatusOr<std::shared_ptr<kube::KubeCredentials>> KubeCredentialsFor(
     const KubernetesSourceConfig& config, const KubernetesSourceTuning& tuning = {},
     Clock* clock = Clock::Real());
 

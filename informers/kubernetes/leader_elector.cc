@@ -9,7 +9,7 @@
 #include "rapidjson/writer.h"
 #include "util/log.h"
 
-namespace promconf {
+namespace promconf::kube {
 namespace {
 
 // client-go's JitterFactor for the acquire loop.
@@ -345,4 +345,4 @@ std::string LeaderElector::Holder() const {
   return holder_;
 }
 
-}  // namespace promconf
+}  // namespace promconf::kube

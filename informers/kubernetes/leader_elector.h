@@ -50,7 +50,7 @@
 #include "informers/kubernetes/kube_client.h"
 #include "util/clock.h"
 
-namespace promconf {
+namespace promconf::kube {
 
 // The Lease's spec, as client-go's LeaderElectionRecord.
 struct LeaseRecord {
@@ -174,4 +174,4 @@ class LeaderElector {
   std::unique_ptr<std::thread> thread_;
 };
 
-}  // namespace promconf
+}  // namespace promconf::kube

@@ -16,7 +16,7 @@
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 
-namespace promconf {
+namespace promconf::kube {
 namespace {
 
 // Bounds on what an index may ask a reader to assemble.
@@ -331,4 +331,4 @@ absl::StatusOr<std::map<std::string, std::string>> AssemblePublishedSet(
   return out;
 }
 
-}  // namespace promconf
+}  // namespace promconf::kube

@@ -28,7 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace promconf {
+namespace promconf::kube {
 
 inline constexpr char kPublishedIndexKey[] = "promconf-index.json";
 inline constexpr size_t kPublishedConfigMapBytes = 900 * 1024;
@@ -88,4 +88,4 @@ absl::StatusOr<std::map<std::string, std::string>> AssemblePublishedSet(
 // Lower-case hex SHA-256.
 std::string Sha256Hex(absl::string_view data);
 
-}  // namespace promconf
+}  // namespace promconf::kube

@@ -11,25 +11,7 @@
 #include "util/http_client.h"
 #include "util/log.h"
 
-namespace promconf {
-
-Backoff::Backoff(absl::Duration initial, absl::Duration max, absl::Duration reset_after,
-                 double jitter, uint64_t seed)
-    : initial_(initial),
-      max_(max),
-      reset_after_(reset_after),
-      jitter_(jitter),
-      current_(initial),
-      rng_(seed) {}
-
-absl::Duration Backoff::Next(absl::Time now) {
-  if (now - last_ > reset_after_) current_ = initial_;
-  last_ = now;
-  const absl::Duration base = current_;
-  current_ = std::min(current_ * 2, max_);
-  const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
-  return base + base * (jitter_ * u);
-}
+namespace promconf::kube {
 
 const char* KubeResourceName(KubeResource r) {
   return r == KubeResource::kSecrets ? "secrets" : "configmaps";
@@ -76,8 +58,7 @@ Reflector::Reflector(Options options, const KubernetesSourceTuning& tuning,
       clock_(clock),
       stop_(stop),
       client_(std::move(credentials)),
-      backoff_(tuning.backoff_initial, tuning.backoff_max, tuning.backoff_reset,
-               tuning.backoff_jitter, seed),
+      backoff_(tuning.backoff, seed),
       rng_(seed ^ 0x9e3779b97f4a7c15ULL) {}
 
 void Reflector::Sleep(absl::Duration d) {
@@ -418,4 +399,4 @@ void Reflector::Run() {
   }
 }
 
-}  // namespace promconf
+}  // namespace promconf::kube

@@ -22,27 +22,10 @@
 #include "informers/kubernetes/kube_objects.h"
 #include "informers/kubernetes/kubernetes_source.h"
 #include "informers/kubernetes/watch_stream_decoder.h"
+#include "util/backoff.h"  // Backoff: the one every source uses
 #include "util/clock.h"
 
-namespace promconf {
-
-// Exponential backoff with jitter (client-go's ExponentialBackoffManager).
-class Backoff {
- public:
-  Backoff(absl::Duration initial, absl::Duration max, absl::Duration reset_after, double jitter,
-          uint64_t seed);
-  // The delay before the next attempt; doubles each call, back to `initial`
-  // when the previous call was more than reset_after ago.
-  absl::Duration Next(absl::Time now);
-  void Reset() { current_ = initial_; }
-
- private:
-  const absl::Duration initial_, max_, reset_after_;
-  const double jitter_;
-  absl::Duration current_;
-  absl::Time last_ = absl::InfinitePast();
-  std::mt19937_64 rng_;
-};
+namespace promconf::kube {
 
 enum class KubeResource { kConfigMaps, kSecrets };
 const char* KubeResourceName(KubeResource r);  // "configmaps", "secrets"
@@ -152,4 +135,4 @@ class Reflector {
   WatchEvent event_;
 };
 
-}  // namespace promconf
+}  // namespace promconf::kube

@@ -8,7 +8,7 @@
 #include <emmintrin.h>
 #endif
 
-namespace promconf {
+namespace promconf::kube {
 
 namespace {
 
@@ -125,4 +125,4 @@ absl::Status WatchStreamDecoder::Feed(absl::string_view chunk, const ObjectFn& o
   return absl::OkStatus();
 }
 
-}  // namespace promconf
+}  // namespace promconf::kube

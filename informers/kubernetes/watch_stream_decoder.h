@@ -14,7 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
-namespace promconf {
+namespace promconf::kube {
 
 class WatchStreamDecoder {
  public:
@@ -49,4 +49,4 @@ class WatchStreamDecoder {
   bool escape_ = false;    // the previous byte in the string was an unescaped '\'
 };
 
-}  // namespace promconf
+}  // namespace promconf::kube

@@ -8,7 +8,6 @@
 #include <deque>
 #include <map>
 #include <set>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -16,7 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
+#include "informers/informer_thread.h"
 #include "informers/zookeeper/serverset.h"
 #include "informers/zookeeper/tree_cache.h"
 #include "util/dropped.h"
@@ -54,7 +53,8 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
       : context_(std::move(context)),
         config_(std::move(config)),
         hosts_(absl::StrJoin(config_.servers, ",")),
-        tick_(std::clamp(config_.session_timeout / 3, absl::Milliseconds(100), absl::Seconds(5))) {
+        tick_(std::clamp(config_.session_timeout / 3, absl::Milliseconds(100), absl::Seconds(5))),
+        runtime_(context_.name, context_.clock, {}, &mu_) {
     for (const std::string& path : config_.paths)
       trees_.push_back({TreeCache(path, -1, /*fragments_only=*/true), nullptr, ""});
     for (const ServersetConfig& set : config_.serversets) {
@@ -65,21 +65,10 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
   ~ZookeeperSource() override { Stop(); }
 
   absl::Status Start(SourceCallbacks* callbacks) override {
-    absl::MutexLock lock(&mu_);
-    if (started_) return absl::FailedPreconditionError("zookeeper source: Start called twice");
-    started_ = true;
-    callbacks_ = callbacks;
-    thread_ = std::thread([this] { Run(); });
-    return absl::OkStatus();
+    return runtime_.Start(callbacks, {[this](InformerContext& ctx) { Run(ctx); }});
   }
 
-  void Stop() override {
-    {
-      absl::MutexLock lock(&mu_);
-      stopping_ = true;
-    }
-    if (thread_.joinable()) thread_.join();
-  }
+  void Stop() override { runtime_.StopAndJoin(); }
 
   absl::Duration progress_deadline() const override {
     return 2 * config_.session_timeout + absl::Seconds(5);
@@ -113,14 +102,16 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
     self->events_.push_back({zh, type, state, path != nullptr ? path : ""});
   }
 
-  void Run() {
+  void Run(InformerContext& ctx) {
+    callbacks_ = &ctx.callbacks();
+    clock_ = ctx.clock();
     absl::Time last_progress = absl::InfinitePast();
     for (;;) {
       if (zh_ == nullptr && !OpenSession()) {
-        if (WaitForEvents(tick_ * 3).second) break;
+        if (!ctx.Sleep(tick_ * 3)) break;
         continue;
       }
-      auto [batch, stopping] = WaitForEvents(tick_);
+      auto [batch, stopping] = WaitForEvents(ctx, tick_);
       if (stopping) break;
       for (const Event& e : batch) {
         if (zh_ == nullptr) break;  // closed by an earlier event of this batch
@@ -132,11 +123,11 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
         continue;
       }
       if (dirty_) Resync();
-      if (!dirty_ && absl::Now() - last_progress >= tick_) {
+      if (!dirty_ && clock_->Now() - last_progress >= tick_) {
         // Connected means the library's pings are answered: the watches are
         // live even when nothing changes.
         callbacks_->OnProgress();
-        last_progress = absl::Now();
+        last_progress = clock_->Now();
       }
     }
     CloseSession();
@@ -145,23 +136,25 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
   // The library retries a server that never answers without telling the
   // watcher: say so once it has been down for a session timeout.
   void ReportIfUnreachable() {
-    if (reported_down_ || absl::Now() - disconnected_since_ < config_.session_timeout) return;
+    const absl::Duration down = clock_->Now() - disconnected_since_;
+    if (reported_down_ || down < config_.session_timeout) return;
     reported_down_ = true;
     absl::Status s = absl::UnavailableError(
         absl::StrCat("zookeeper: no connection to any of ", hosts_, " for ",
-                     absl::FormatDuration(absl::Now() - disconnected_since_)));
+                     absl::FormatDuration(down)));
     LOG_WARN("zookeeper: source error", {{"source", context_.name}, {"error", s.message()}});
     callbacks_->OnError(s);
   }
 
-  std::pair<std::deque<Event>, bool> WaitForEvents(absl::Duration timeout) {
+  // The events queued so far (waiting up to `timeout`, by the source's
+  // clock, for one), and whether the source is stopping.
+  std::pair<std::deque<Event>, bool> WaitForEvents(InformerContext& ctx, absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
-    auto ready = [this]()
-                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !events_.empty() || stopping_; };
-    mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !events_.empty(); };
+    ctx.Await(&mu_, absl::Condition(&ready), timeout);
     std::deque<Event> batch;
     batch.swap(events_);
-    return {std::move(batch), stopping_};
+    return {std::move(batch), ctx.stopping()};
   }
 
   bool OpenSession() {
@@ -177,7 +170,7 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
     }
     reader_ = std::make_unique<ZnodeReader>(zh_, context_.max_document_bytes);
     connected_ = false;
-    disconnected_since_ = absl::Now();
+    disconnected_since_ = clock_->Now();
     dirty_ = true;
     absl::MutexLock lock(&mu_);
     ++sessions_;
@@ -238,7 +231,7 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
                                               StateName(e.state),
                                               "); waiting for the session to reconnect"));
     }
-    if (connected_) disconnected_since_ = absl::Now();
+    if (connected_) disconnected_since_ = clock_->Now();
     connected_ = false;
     if (s.ok()) return;
     reported_down_ = true;
@@ -379,6 +372,8 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
   const absl::Duration tick_;
 
   // The informer thread's own state.
+  SourceCallbacks* callbacks_ = nullptr;  // the runtime's: serialised
+  Clock* clock_ = nullptr;                // the source's (SourceContext::clock)
   std::vector<WatchedTree> trees_;  // config order: paths, then serversets
   zhandle_t* zh_ = nullptr;
   std::unique_ptr<ZnodeReader> reader_;
@@ -388,25 +383,23 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
   bool reported_down_ = false;      // OnError sent for the current outage
   std::set<std::string> reported_;  // fragment names the callbacks hold
 
+  // Guards what the library's thread and the test hooks share with the
+  // informer thread; the runtime's wake mutex (Stop ends WaitForEvents).
   mutable absl::Mutex mu_;
-  bool started_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  SourceCallbacks* callbacks_ = nullptr;  // set once in Start
   std::deque<Event> events_ ABSL_GUARDED_BY(mu_);
   int64_t session_id_ ABSL_GUARDED_BY(mu_) = 0;
   std::string session_password_ ABSL_GUARDED_BY(mu_);
   int sessions_ ABSL_GUARDED_BY(mu_) = 0;
-  std::thread thread_;
+
+  // Last: stopped and joined before the members its loop uses go.
+  InformerThread runtime_;
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Source>> NewZookeeperSource(const SourceContext& context,
                                                            const ZookeeperSourceConfig& config) {
-  if (config.servers.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("source \"", context.name, "\": no zookeeper servers"));
-  }
+  if (config.servers.empty()) return InvalidSourceConfig("zookeeper", context, "no servers");
   // The library logs to stderr at INFO otherwise; lines reach ClientLogLine.
   zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);
   return std::make_unique<ZookeeperSource>(context, config);

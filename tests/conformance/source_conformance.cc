@@ -1,5 +1,9 @@
 #include "tests/conformance/source_conformance.h"
 
+#include <algorithm>
+#include <set>
+
+#include "absl/algorithm/container.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -11,34 +15,60 @@ std::string HarnessFactoryName(const testing::TestParamInfo<HarnessFactory>& inf
   return info.param.name;
 }
 
+RecordingCallbacks::Call::Call(RecordingCallbacks* r, const char* what) : r_(r) {
+  if (r_->in_flight_.fetch_add(1) != 0) {
+    ADD_FAILURE() << what << " overlaps another callback of the same source";
+  }
+  if (r_->stopped_.load()) ADD_FAILURE() << what << " after Source::Stop() returned";
+}
+
+RecordingCallbacks::Call::~Call() { r_->in_flight_.fetch_sub(1); }
+
 void RecordingCallbacks::OnSnapshot(absl::string_view prefix, std::vector<Document> docs) {
+  Call call(this, "OnSnapshot");
   absl::MutexLock lock(&mu_);
   for (auto it = state_.begin(); it != state_.end();) {
     it = absl::StartsWith(it->first, prefix) ? state_.erase(it) : std::next(it);
   }
-  for (Document& d : docs) state_[d.name] = std::move(d.data);
+  for (Document& d : docs) {
+    if (!absl::StartsWith(d.name, prefix)) {
+      ADD_FAILURE() << "OnSnapshot(\"" << prefix << "\") holds \"" << d.name
+                    << "\", outside its prefix";
+    }
+    state_[d.name] = std::move(d.data);
+  }
   ++snapshots_;
+  snapshot_prefixes_.emplace_back(prefix);
 }
 
 void RecordingCallbacks::OnUpsert(Document doc) {
+  Call call(this, "OnUpsert");
   absl::MutexLock lock(&mu_);
   state_[doc.name] = std::move(doc.data);
 }
 
 void RecordingCallbacks::OnDelete(absl::string_view name) {
+  Call call(this, "OnDelete");
   absl::MutexLock lock(&mu_);
   state_.erase(std::string(name));
 }
 
 void RecordingCallbacks::OnProgress() {
+  Call call(this, "OnProgress");
   absl::MutexLock lock(&mu_);
   ++progress_;
 }
 
 void RecordingCallbacks::OnError(const absl::Status& status) {
+  Call call(this, "OnError");
   absl::MutexLock lock(&mu_);
   ++errors_;
   last_error_ = status.ToString();
+}
+
+std::vector<std::string> RecordingCallbacks::snapshot_prefixes() const {
+  absl::MutexLock lock(&mu_);
+  return snapshot_prefixes_;
 }
 
 std::map<std::string, std::string> RecordingCallbacks::State() const {
@@ -75,6 +105,12 @@ bool RecordingCallbacks::WaitForErrors(int at_least, absl::Duration timeout) {
   return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
 }
 
+bool RecordingCallbacks::WaitForProgress(int at_least, absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return progress_ >= at_least; };
+  return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+}
+
 bool RecordingCallbacks::WaitForSnapshots(int at_least, absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return snapshots_ >= at_least; };
@@ -88,7 +124,7 @@ void SourceConformanceTest::SetUp() {
 }
 
 void SourceConformanceTest::TearDown() {
-  if (source_ != nullptr) source_->Stop();
+  if (source_ != nullptr) StopSource();
   source_.reset();
   if (harness_ != nullptr) harness_->TearDown();
 }
@@ -105,9 +141,15 @@ void SourceConformanceTest::Delete(const std::string& name) {
   want_.erase(name);
 }
 
-void SourceConformanceTest::StartSource() {
+void SourceConformanceTest::StopSource() {
+  source_->Stop();
+  callbacks_.MarkStopped();
+}
+
+void SourceConformanceTest::StartSource(uint64_t max_document_bytes) {
   SourceContext context;
   context.name = "conformance";
+  context.max_document_bytes = max_document_bytes;
   auto source = harness_->NewSource(context);
   ASSERT_TRUE(source.ok()) << source.status();
   source_ = std::move(*source);
@@ -290,7 +332,7 @@ TEST_P(SourceConformanceTest, StopIsPromptAndFinal) {
   StartSource();
   ASSERT_TRUE(callbacks_.WaitForSnapshots(1, harness_->ConvergeTimeout()));
   const absl::Time start = absl::Now();
-  source_->Stop();
+  StopSource();  // the recorder fails the test on any callback from here on
   // Generous bound; the point is that Stop() does not wait for a watch timeout.
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   const auto state = callbacks_.State();
@@ -298,6 +340,100 @@ TEST_P(SourceConformanceTest, StopIsPromptAndFinal) {
   absl::SleepFor(absl::Milliseconds(300));
   EXPECT_EQ(callbacks_.State(), state) << "no callback may run after Stop()";
   source_->Stop();  // idempotent
+  EXPECT_TRUE(absl::IsFailedPrecondition(source_->Start(&callbacks_)))
+      << "a stopped source must refuse to start again";
+}
+
+TEST_P(SourceConformanceTest, StartTwiceIsAnError) {
+  StartSource();
+  EXPECT_FALSE(source_->Start(&callbacks_).ok()) << "a second Start must be refused";
+  ASSERT_TRUE(callbacks_.WaitForSnapshots(1, harness_->ConvergeTimeout()));
+}
+
+// Target files (file_sd) travel like any other fragment: by name, bytes intact.
+TEST_P(SourceConformanceTest, TargetDocuments) {
+  Put("web.targets.json", R"([{"targets":["web-1:8080","web-2:8080"],"labels":{"env":"prod"}}])");
+  Put("db.targets.yml", "- targets: ['db-1:9187']\n  labels: {env: prod}\n");
+  StartSource();
+  ExpectConverged("initial targets");
+  Put("web.targets.json", R"([{"targets":["web-1:8080"]}])");
+  Put("cache.targets.yaml", "- targets: ['cache-1:6379']\n");
+  ExpectConverged("targets changed");
+  Delete("db.targets.yml");
+  ExpectConverged("targets deleted");
+  EXPECT_EQ(TargetsOf(callbacks_.Get("web.targets.json").value_or(Document{}).data),
+            (std::vector<std::string>{"web-1:8080"}));
+}
+
+// A document over max_document_bytes arrives flagged (oversized_bytes, no
+// data) so that the reconciler rejects it by name and counts it; the others
+// are untouched, and the document comes back whole once it shrinks.
+TEST_P(SourceConformanceTest, OversizedDocumentsAreFlaggedOthersKept) {
+  constexpr uint64_t kMax = 256;
+  const std::string big = absl::StrCat("# ", std::string(kMax, 'x'), "\n");
+  Put("small.rules.yml", "groups: []\n");
+  Put("big.rules.yml", big);
+  want_["big.rules.yml"] = "";  // flagged, no data
+  StartSource(kMax);
+  ExpectConverged("initial, one oversized");
+  std::optional<Document> d = callbacks_.Get("big.rules.yml");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->oversized_bytes, big.size());
+  EXPECT_TRUE(d->data.empty());
+  EXPECT_EQ(callbacks_.Get("small.rules.yml").value_or(Document{}).oversized_bytes, 0u);
+
+  // Through the watch too, not only the list.
+  Put("big2.targets.json", big);
+  want_["big2.targets.json"] = "";
+  Put("other.scrape.yml", "job_name: other\n");
+  ExpectConverged("oversized through the watch");
+  d = callbacks_.Get("big2.targets.json");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->oversized_bytes, big.size());
+
+  Put("big.rules.yml", "groups: []\n");
+  ExpectConverged("shrunk below the limit");
+  d = callbacks_.Get("big.rules.yml");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->oversized_bytes, 0u) << "a document back under the limit is whole again";
+}
+
+// Readiness waits for one OnSnapshot per declared prefix: every prefix must
+// get one, and no snapshot may name a prefix the source did not declare (its
+// deletes would hit documents it does not own).
+TEST_P(SourceConformanceTest, EverySyncPrefixGetsASnapshot) {
+  Put("a.rules.yml", "# a\n");
+  StartSource();
+  const std::vector<std::string> prefixes = source_->SyncPrefixes();
+  ASSERT_FALSE(prefixes.empty());
+  const absl::Time deadline = absl::Now() + harness_->ConvergeTimeout();
+  std::set<std::string> missing(prefixes.begin(), prefixes.end());
+  while (!missing.empty() && absl::Now() < deadline) {
+    for (const std::string& p : callbacks_.snapshot_prefixes()) missing.erase(p);
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(missing.empty()) << "no snapshot for prefix \"" << *missing.begin() << "\"";
+  ExpectConverged("synced");
+  for (const std::string& p : callbacks_.snapshot_prefixes()) {
+    EXPECT_TRUE(absl::c_linear_search(prefixes, p)) << "snapshot of undeclared prefix " << p;
+  }
+}
+
+// /healthz calls a source stalled when it makes no progress within
+// progress_deadline(): an idle but healthy watch must keep reporting it
+// (bookmarks, progress notifications, timed-out blocking queries, pings).
+TEST_P(SourceConformanceTest, IdleSourceKeepsReportingProgress) {
+  StartSource();
+  ASSERT_TRUE(callbacks_.WaitForSnapshots(1, harness_->ConvergeTimeout()));
+  if (source_->progress_deadline() == absl::InfiniteDuration()) {
+    GTEST_SKIP() << "no stream that can stall (progress_deadline is infinite)";
+  }
+  const int base = callbacks_.progress();
+  const absl::Duration wait = std::min(source_->progress_deadline(), harness_->ConvergeTimeout());
+  EXPECT_TRUE(callbacks_.WaitForProgress(base + 2, wait))
+      << "an idle source reported " << callbacks_.progress() - base
+      << " progress within " << absl::FormatDuration(wait) << "; /healthz would turn red";
+  EXPECT_EQ(callbacks_.errors(), 0) << callbacks_.last_error();
 }
 
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(SourceConformanceTest);

@@ -12,6 +12,7 @@
 // Fault-injection hooks a backend cannot offer return Unimplemented, which
 // skips that test.
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -72,7 +73,10 @@ struct HarnessFactory {
 std::string HarnessFactoryName(const testing::TestParamInfo<HarnessFactory>& info);
 
 // Applies callbacks to a map, the way the store would, and lets tests wait
-// for a state. Thread-safe.
+// for a state. Fails the running test (ADD_FAILURE) when two callbacks
+// overlap, when a snapshot holds a document outside its prefix, or when a
+// callback runs after MarkStopped() (call it once Source::Stop() returned):
+// the SourceCallbacks contract. Thread-safe.
 class RecordingCallbacks : public SourceCallbacks {
  public:
   void OnSnapshot(absl::string_view prefix, std::vector<Document> docs) override;
@@ -86,19 +90,38 @@ class RecordingCallbacks : public SourceCallbacks {
   int errors() const;
   int progress() const;
   std::string last_error() const;
+  // The prefixes of every OnSnapshot so far, in order.
+  std::vector<std::string> snapshot_prefixes() const;
+  // Source::Stop() has returned: any later callback fails the test.
+  void MarkStopped() { stopped_.store(true); }
 
   // Waits (real time, bounded) until State() equals `want`.
   bool WaitForState(const std::map<std::string, std::string>& want, absl::Duration timeout);
   bool WaitForErrors(int at_least, absl::Duration timeout);
   bool WaitForSnapshots(int at_least, absl::Duration timeout);
+  bool WaitForProgress(int at_least, absl::Duration timeout);
+
+ protected:
+  // Brackets every callback: checks the contract (see the class comment).
+  class Call {
+   public:
+    Call(RecordingCallbacks* r, const char* what);
+    ~Call();
+
+   private:
+    RecordingCallbacks* const r_;
+  };
 
  private:
+  std::atomic<int> in_flight_{0};
+  std::atomic<bool> stopped_{false};
   mutable absl::Mutex mu_;
   std::map<std::string, std::string> state_ ABSL_GUARDED_BY(mu_);
   int snapshots_ ABSL_GUARDED_BY(mu_) = 0;
   int errors_ ABSL_GUARDED_BY(mu_) = 0;
   int progress_ ABSL_GUARDED_BY(mu_) = 0;
   std::string last_error_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> snapshot_prefixes_ ABSL_GUARDED_BY(mu_);
 };
 
 // RecordingCallbacks that also keeps whole documents (job,
@@ -134,13 +157,15 @@ class SourceConformanceTest : public testing::TestWithParam<HarnessFactory> {
   // Puts into the backend and into `want_`.
   void Put(const std::string& name, const std::string& data);
   void Delete(const std::string& name);
-  void StartSource();
+  void StartSource(uint64_t max_document_bytes = SourceContext().max_document_bytes);
+  // Stops the source and arms the recorder's after-Stop check.
+  void StopSource();
   // Asserts the source converges to `want_`.
   void ExpectConverged(const char* step);
 
   std::unique_ptr<SourceHarness> harness_;
   std::unique_ptr<Source> source_;
-  RecordingCallbacks callbacks_;
+  DocumentRecorder callbacks_;
   std::map<std::string, std::string> want_;
 };
 

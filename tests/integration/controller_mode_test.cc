@@ -184,11 +184,11 @@ class ControllerModeTest : public ::testing::Test {
       return &cms.emplace(name, std::move(data)).first->second;
     };
     const auto* first = load(set);
-    if (first == nullptr || first->count(kPublishedIndexKey) == 0) {
+    if (first == nullptr || first->count(kube::kPublishedIndexKey) == 0) {
       return absl::NotFoundError("no index");
     }
-    return AssemblePublishedSet(
-        first->at(kPublishedIndexKey),
+    return kube::AssemblePublishedSet(
+        first->at(kube::kPublishedIndexKey),
         [&](const std::string& cm, const std::string& key) -> std::optional<absl::string_view> {
           const auto* data = load(cm);
           if (data == nullptr || data->count(key) == 0) return std::nullopt;

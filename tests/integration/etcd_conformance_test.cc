@@ -47,8 +47,8 @@ class EtcdHarness : public SourceHarness {
   static etcd::EtcdSourceTuning Tuning() {
     etcd::EtcdSourceTuning t;
     t.idle_timeout = absl::Seconds(2);
-    t.initial_backoff = absl::Milliseconds(100);
-    t.max_backoff = absl::Seconds(1);
+    t.backoff.initial = absl::Milliseconds(100);
+    t.backoff.max = absl::Seconds(1);
     t.page_size = 2;
     t.request_timeout = absl::Seconds(3);
     t.connect_timeout = absl::Seconds(1);

@@ -56,8 +56,8 @@ class OriginRecorder : public RecordingCallbacks {
 etcd::EtcdSourceTuning FastTuning() {
   etcd::EtcdSourceTuning t;
   t.idle_timeout = absl::Seconds(3);
-  t.initial_backoff = absl::Milliseconds(100);
-  t.max_backoff = absl::Seconds(1);
+  t.backoff.initial = absl::Milliseconds(100);
+  t.backoff.max = absl::Seconds(1);
   t.page_size = 3;
   t.request_timeout = absl::Seconds(5);
   t.connect_timeout = absl::Seconds(1);

@@ -69,7 +69,8 @@ class RenamingSource : public Source {
  public:
   explicit RenamingSource(std::unique_ptr<Source> inner) : inner_(std::move(inner)) {}
   absl::Status Start(SourceCallbacks* callbacks) override {
-    renamer_ = std::make_unique<RenamingCallbacks>(callbacks);
+    // Once: a refused second Start must not free what the running source uses.
+    if (renamer_ == nullptr) renamer_ = std::make_unique<RenamingCallbacks>(callbacks);
     return inner_->Start(renamer_.get());
   }
   void Stop() override { inner_->Stop(); }
@@ -106,8 +107,8 @@ class KubeHarness : public SourceHarness {
     config.kubeconfig = kubeconfig_;
     KubernetesSourceTuning tuning;
     tuning.idle_timeout = absl::Seconds(3);
-    tuning.backoff_initial = absl::Milliseconds(100);
-    tuning.backoff_max = absl::Seconds(1);
+    tuning.backoff.initial = absl::Milliseconds(100);
+    tuning.backoff.max = absl::Seconds(1);
     auto source = NewKubernetesSource(context, config, tuning);
     if (!source.ok()) return source.status();
     return std::unique_ptr<Source>(std::make_unique<RenamingSource>(std::move(*source)));

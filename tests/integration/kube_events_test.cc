@@ -16,7 +16,7 @@
 #include "tests/fakes/kube_apiserver.h"
 #include "tests/fakes/temp_dir.h"
 
-namespace promconf {
+namespace promconf::kube {
 namespace {
 
 using ::testing::HasSubstr;
@@ -122,4 +122,4 @@ TEST_F(RejectionEventsTest, OncePerRejectionOnTheRightObject) {
 }
 
 }  // namespace
-}  // namespace promconf
+}  // namespace promconf::kube

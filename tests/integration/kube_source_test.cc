@@ -41,8 +41,8 @@ class KubeSourceTest : public testing::Test {
     config_.kubeconfig = dir_ + "/kubeconfig";
     ASSERT_TRUE(fake_->WriteKubeconfig(config_.kubeconfig).ok());
     tuning_.idle_timeout = absl::Seconds(3);
-    tuning_.backoff_initial = absl::Milliseconds(50);
-    tuning_.backoff_max = absl::Milliseconds(500);
+    tuning_.backoff.initial = absl::Milliseconds(50);
+    tuning_.backoff.max = absl::Milliseconds(500);
     tuning_.auth_retry = absl::Milliseconds(200);
     tuning_.watch_timeout_min = absl::Seconds(30);
     tuning_.watch_timeout_max = absl::Seconds(40);

@@ -95,21 +95,21 @@ TEST(BoundedParsingTest, EtcdResponsesOfDeepBracketsAreErrors) {
 }
 
 TEST(BoundedParsingTest, KubernetesEventsOfDeepBracketsAreErrors) {
-  KubeJsonParser parser;
-  WatchEvent event;
+  kube::KubeJsonParser parser;
+  kube::WatchEvent event;
   EXPECT_FALSE(parser.ParseWatchEvent(Open('{'), &event).ok());
   EXPECT_FALSE(parser
                    .ParseWatchEvent(absl::StrCat(R"({"type":"ADDED","object":{"data":{"a":)",
                                                  Closed('[', ']'), "}}}"),
                                     &event)
                    .ok());
-  KubeList list;
+  kube::KubeList list;
   EXPECT_FALSE(parser.ParseList(absl::StrCat(R"({"items":)", Closed('[', ']'), "}"), &list).ok());
-  KubeObject object;
+  kube::KubeObject object;
   EXPECT_FALSE(parser.ParseObject(Closed('{', '}'), &object).ok());
 
   // The stream decoder counts depth in an integer: no recursion either.
-  WatchStreamDecoder decoder;
+  kube::WatchStreamDecoder decoder;
   int objects = 0;
   absl::Status s = decoder.Feed(Closed('{', '}'), [&](absl::string_view) {
     ++objects;

@@ -11,7 +11,7 @@
 #include "informers/kubernetes/leader_elector.h"
 #include "tests/fakes/kube_apiserver.h"
 
-namespace promconf {
+namespace promconf::kube {
 namespace {
 
 class PublisherTest : public ::testing::Test {
@@ -163,4 +163,4 @@ TEST_F(PublisherTest, LeaseLockSpeaksTheCoordinationApi) {
 }
 
 }  // namespace
-}  // namespace promconf
+}  // namespace promconf::kube

@@ -1,5 +1,4 @@
 #include "informers/etcd/etcd_protocol.h"
-#include "util/backoff.h"
 
 #include <string>
 #include <vector>
@@ -192,18 +191,6 @@ TEST(EtcdRevisionTracker, DetectsServerGoingBackInTime) {
   t.ObserveSnapshot(3);  // the re-list resets what we saw
   EXPECT_FALSE(t.IsRegression(3));
   EXPECT_EQ(t.WatchStartRevision(), 4);
-}
-
-TEST(JitteredBackoff, DoublesToMaxWithJitterAndResets) {
-  JitteredBackoff b(absl::Milliseconds(500), absl::Seconds(30));
-  EXPECT_EQ(b.Next(1.0), absl::Milliseconds(500));
-  EXPECT_EQ(b.Next(1.0), absl::Seconds(1));
-  EXPECT_EQ(b.Next(0.0), absl::Seconds(1));  // jitter floor: half of 2 s
-  for (int i = 0; i < 20; ++i) b.Next(0.5);
-  EXPECT_EQ(b.Next(1.0), absl::Seconds(30));
-  EXPECT_GE(b.Next(0.0), absl::Seconds(15));
-  b.Reset();
-  EXPECT_EQ(b.Next(1.0), absl::Milliseconds(500));
 }
 
 }  // namespace

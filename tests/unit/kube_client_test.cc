@@ -13,7 +13,7 @@
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_clock.h"
 
-namespace promconf {
+namespace promconf::kube {
 namespace {
 
 class TempDir {
@@ -175,4 +175,4 @@ TEST(KubeCredentials, RereadsTokenFileAfterInterval) {
 }
 
 }  // namespace
-}  // namespace promconf
+}  // namespace promconf::kube

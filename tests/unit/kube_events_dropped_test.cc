@@ -14,7 +14,7 @@
 #include "informers/kubernetes/kube_events.h"
 #include "util/dropped.h"
 
-namespace promconf {
+namespace promconf::kube {
 namespace {
 
 TEST(KubeEventsDroppedTest, FullQueueDropsAreCounted) {
@@ -46,4 +46,4 @@ TEST(KubeEventsDroppedTest, FullQueueDropsAreCounted) {
 }
 
 }  // namespace
-}  // namespace promconf
+}  // namespace promconf::kube

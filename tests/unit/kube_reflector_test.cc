@@ -3,7 +3,7 @@
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
 
-namespace promconf {
+namespace promconf::kube {
 namespace {
 
 TEST(KubeUrls, ResourcePaths) {
@@ -59,4 +59,4 @@ TEST(Backoff, JitterSpreadsClients) {
 }
 
 }  // namespace
-}  // namespace promconf
+}  // namespace promconf::kube

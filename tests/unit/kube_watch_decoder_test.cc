@@ -6,7 +6,7 @@
 #include "gtest/gtest.h"
 #include "informers/kubernetes/kube_objects.h"
 
-namespace promconf {
+namespace promconf::kube {
 namespace {
 
 // A recorded-style watch body: UTF-8 (2-, 3- and 4-byte characters), escaped
@@ -139,4 +139,4 @@ TEST(KubeJsonParser, List) {
 }
 
 }  // namespace
-}  // namespace promconf
+}  // namespace promconf::kube

@@ -11,7 +11,7 @@
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_clock.h"
 
-namespace promconf {
+namespace promconf::kube {
 namespace {
 
 // The API server's side of one Lease: resourceVersion, 404, 409, faults.
@@ -295,4 +295,4 @@ TEST_F(LeaderElectorTest, ParsesAndFormatsTheApiServersLease) {
 }
 
 }  // namespace
-}  // namespace promconf
+}  // namespace promconf::kube

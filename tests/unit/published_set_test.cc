@@ -9,7 +9,7 @@
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
 
-namespace promconf {
+namespace promconf::kube {
 namespace {
 
 using Files = std::map<std::string, std::string>;
@@ -181,4 +181,4 @@ TEST(PublishedSetTest, LabelsSelectTheSet) {
 }
 
 }  // namespace
-}  // namespace promconf
+}  // namespace promconf::kube
