@@ -194,6 +194,9 @@ class OutputReconciler : public Reconciler {
   using Files = std::map<std::string, std::shared_ptr<const std::string>>;
   absl::Status Sync(const Files& files, ReconcileReport* report);
   absl::Status DryRunDiff(const Files& files, ReconcileReport* report);
+  // A failed write, logged; the next pass renders everything afresh. Any
+  // status but InvalidArgument becomes Unavailable (retried with backoff).
+  ReconcileResult WriteFailed(absl::Status st);
   bool Owned(absl::string_view dir, absl::string_view name) const;
 
   // Constant after construction.
@@ -221,10 +224,5 @@ class OutputReconciler : public Reconciler {
   std::vector<FragmentStatus> statuses_ ABSL_GUARDED_BY(mu_);
   uint64_t writes_ ABSL_GUARDED_BY(mu_) = 0;
 };
-
-// A unified diff ("--- a/path", "+++ b/path", "@@ -l,n +l,n @@" hunks with 3
-// lines of context) turning `before` into `after`; "" when equal. A missing
-// side is /dev/null.
-std::string UnifiedDiff(absl::string_view path, const std::string* before, const std::string* after);
 
 }  // namespace promconf

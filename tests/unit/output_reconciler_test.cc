@@ -353,15 +353,5 @@ TEST_F(OutputReconcilerTest, IoErrorIsUnavailableBadBaseIsTerminal) {
   EXPECT_THAT(Out("prometheus.yml"), HasSubstr("global:\n  scrape_interval: 15s\n"));
 }
 
-TEST(UnifiedDiffTest, Hunks) {
-  std::string a = "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n";
-  std::string b = "1\n2\n3\n4\nfive\n6\n7\n8\n9\n10\n11\n";
-  EXPECT_EQ(UnifiedDiff("f", &a, &b),
-            "--- a/f\n+++ b/f\n@@ -2,9 +2,10 @@\n 2\n 3\n 4\n-5\n+five\n 6\n 7\n 8\n 9\n 10\n+11\n");
-  EXPECT_EQ(UnifiedDiff("f", &a, &a), "");
-  std::string one = "x\n";
-  EXPECT_EQ(UnifiedDiff("f", nullptr, &one), "--- /dev/null\n+++ b/f\n@@ -0,0 +1,1 @@\n+x\n");
-}
-
 }  // namespace
 }  // namespace promconf
