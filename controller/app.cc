@@ -98,8 +98,10 @@ class SourceMetricsAdapter final : public SourceMetricsSink {
 // The key of promtool's second opinion (SecondOpinionReconciler).
 constexpr char kSecondOpinionKey[] = "second-opinion";
 
-OutputOptions MakeOutputOptions(const Config& config, const AppOptions& options, std::string promtool) {
+OutputOptions MakeOutputOptions(const Config& config, const AppOptions& options, std::string promtool,
+                                Metrics* metrics) {
   OutputOptions o;
+  o.metrics = metrics;
   o.dir = config.output.dir;
   o.base_config_path = config.output.base_config;
   o.validation = ToValidationOptions(config);
@@ -275,7 +277,7 @@ class AppImpl final : public App {
         health_(clock_),
         queue_metrics_(metrics, "promconf"),
         queue_("promconf", clock_, NewDefaultControllerRateLimiter(clock_), &queue_metrics_),
-        output_(&store_, MakeOutputOptions(config, options, std::move(promtool))),
+        output_(&store_, MakeOutputOptions(config, options, std::move(promtool), metrics)),
         reloader_(std::move(reloader)),
         render_(&output_, &queue_, &health_, metrics, reloader_->enabled() && !options.dry_run,
                 &events_, config.output.configmap.has_value() && !options.dry_run),

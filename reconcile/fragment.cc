@@ -136,6 +136,21 @@ std::string Describe(absl::string_view source, absl::string_view name, const Fra
   return msg;
 }
 
+absl::string_view RejectReasonName(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::kName: return "name";
+    case RejectReason::kTooLarge: return "too_large";
+    case RejectReason::kYaml: return "yaml";
+    case RejectReason::kSchema: return "schema";
+    case RejectReason::kExpr: return "expr";
+    case RejectReason::kTemplate: return "template";
+    case RejectReason::kDuplicateJob: return "duplicate_job";
+    case RejectReason::kRender: return "render";
+    case RejectReason::kPromtool: return "promtool";
+  }
+  return "schema";
+}
+
 absl::string_view FragmentKindName(FragmentKind kind) {
   switch (kind) {
     case FragmentKind::kRules: return "rules";
@@ -254,12 +269,13 @@ absl::StatusOr<Fragment> ParseFragment(absl::string_view source, const Document&
     return absl::InvalidArgumentError(Describe(source, doc.name, e));
   };
   if (doc.name.find('\0') != std::string::npos) {
-    return reject({0, "", "document name contains a NUL byte"});
+    return reject({0, "", "document name contains a NUL byte", RejectReason::kName});
   }
   if (doc.oversized_bytes != 0 || doc.data.size() > options.max_fragment_bytes) {
     uint64_t size = doc.oversized_bytes != 0 ? doc.oversized_bytes : doc.data.size();
     return reject({0, "", absl::StrCat("document is ", size, " bytes, over max_fragment_bytes ",
-                                       options.max_fragment_bytes)});
+                                       options.max_fragment_bytes),
+                   RejectReason::kTooLarge});
   }
 
   // One tree, whichever path built it: what is validated below is what is
@@ -268,7 +284,7 @@ absl::StatusOr<Fragment> ParseFragment(absl::string_view source, const Document&
   parse_options.fast_path = options.yaml_fast_path;
   YamlParseError parse_error;
   absl::StatusOr<YamlSubsetNode> parsed = ParseYaml(doc.data, parse_options, &parse_error);
-  if (!parsed.ok()) return reject({parse_error.line, parse_error.key, parse_error.reason});
+  if (!parsed.ok()) return reject({parse_error.line, parse_error.key, parse_error.reason, RejectReason::kYaml});
   YamlSubsetNode& root = *parsed;
 
   const std::string ns = NamespaceOf(source, doc.name, options);
@@ -333,7 +349,8 @@ absl::StatusOr<Fragment> ParseFragment(absl::string_view source, const Document&
         }
         if (!jobs.insert(job).second) {
           return reject({job_node->line, "job_name",
-                         absl::StrCat("job_name \"", absl::CHexEscape(job), "\" defined twice in this document")});
+                         absl::StrCat("job_name \"", absl::CHexEscape(job), "\" defined twice in this document"),
+                         RejectReason::kDuplicateJob});
         }
         if (!ns.empty() && !options.enforce_namespace_label.empty()) {
           YamlSubsetNode stamp = MapNode();

@@ -41,7 +41,20 @@ OutputReconciler::OutputReconciler(DocumentStore* store, OutputOptions options)
     : store_(store),
       options_(std::move(options)),
       fs_(options_.fs != nullptr ? options_.fs : RealFilesystem()),
-      writer_(fs_, options_.dir) {}
+      writer_(fs_, options_.dir) {
+  if (options_.metrics == nullptr) return;
+  // Every series from the start at zero, so rate() and absent() behave.
+  for (FragmentKind kind : {FragmentKind::kRules, FragmentKind::kScrape, FragmentKind::kTargets}) {
+    for (RejectReason reason : kAllRejectReasons) {
+      options_.metrics->IncFragmentsRejected(FragmentKindName(kind), RejectReasonName(reason), 0);
+    }
+  }
+}
+
+void OutputReconciler::CountRejected(FragmentKind kind, RejectReason reason) {
+  if (options_.metrics == nullptr) return;
+  options_.metrics->IncFragmentsRejected(FragmentKindName(kind), RejectReasonName(reason));
+}
 
 bool OutputReconciler::Owned(absl::string_view dir, absl::string_view name) const {
   return IsOwnedOutputName(dir, name, source_names_);
@@ -157,6 +170,7 @@ ReconcileResult OutputReconciler::Reconcile(const std::string& /*key*/) {
       std::string render_error = re == render_errors.end() ? "" : re->second;
       if (render_error != e.render_error) {
         if (!render_error.empty()) {
+          CountRejected(e.kind, RejectReason::kRender);
           LOG_WARN("fragment rejected", {{"source", src.name}, {"document", stored->doc.name},
                                          {"reason", render_error}});
         }
@@ -233,6 +247,7 @@ void OutputReconciler::ParseEntry(const std::string& source,
     e->parse_error.clear();
   } else {
     e->parse_error = std::string(frag.status().message());
+    CountRejected(e->kind, ferr.category);
     // Logged once per rejected version.
     LOG_WARN("fragment rejected", {{"source", source},
                                    {"document", doc.name},
@@ -317,6 +332,7 @@ SecondOpinionReport OutputReconciler::ApplySecondOpinion(const SecondOpinionBatc
       continue;
     }
     ++out.disagreements;
+    CountRejected(FragmentKind::kRules, RejectReason::kPromtool);
     out.rerender_needed = true;
     e.accepted = e.vetted;
     e.parse_error = Describe(item.source, item.document, {0, "", absl::StrCat("promtool: ", verdicts[i])});

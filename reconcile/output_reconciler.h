@@ -30,6 +30,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "informers/document_store.h"
+#include "metrics/metrics.h"
 #include "reconcile/atomic_writer.h"
 #include "reconcile/filesystem.h"
 #include "reconcile/fragment.h"
@@ -53,6 +54,9 @@ struct OutputOptions {
   // disagreement.
   std::string promtool_version;
   Filesystem* fs = nullptr;  // nullptr: RealFilesystem()
+  // promconf_fragments_rejected_total, once per refused document version;
+  // may be null.
+  Metrics* metrics = nullptr;
 };
 
 // One row of /debug/fragments.
@@ -197,6 +201,7 @@ class OutputReconciler : public Reconciler {
   // A failed write, logged; the next pass renders everything afresh. Any
   // status but InvalidArgument becomes Unavailable (retried with backoff).
   ReconcileResult WriteFailed(absl::Status st);
+  void CountRejected(FragmentKind kind, RejectReason reason);
   bool Owned(absl::string_view dir, absl::string_view name) const;
 
   // Constant after construction.
