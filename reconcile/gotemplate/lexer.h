@@ -121,7 +121,7 @@ class Lexer {
 
 // Go's utf8.DecodeRuneInString: an invalid or truncated sequence is
 // (U+FFFD, width 1).
-int DecodeUtf8(absl::string_view s, size_t* width);
+int DecodeRune(absl::string_view s, size_t* width);
 
 // Go's unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_'.
 bool IsAlphaNumeric(int rune);

@@ -18,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "reconcile/gotemplate/lexer.h"
 #include "reconcile/gotemplate/template.h"
+#include "util/utf8.h"
 
 namespace promconf::gotemplate {
 namespace {
@@ -179,24 +180,6 @@ bool ParseFloatOk(absl::string_view s) {
 
 bool IsHex(char c) { return (c >= '0' && c <= '9') || (Lower(c) >= 'a' && Lower(c) <= 'f'); }
 
-void AppendUtf8(uint32_t r, std::string* out) {
-  if (r < 0x80) {
-    *out += static_cast<char>(r);
-  } else if (r < 0x800) {
-    *out += static_cast<char>(0xC0 | (r >> 6));
-    *out += static_cast<char>(0x80 | (r & 0x3F));
-  } else if (r < 0x10000) {
-    *out += static_cast<char>(0xE0 | (r >> 12));
-    *out += static_cast<char>(0x80 | ((r >> 6) & 0x3F));
-    *out += static_cast<char>(0x80 | (r & 0x3F));
-  } else {
-    *out += static_cast<char>(0xF0 | (r >> 18));
-    *out += static_cast<char>(0x80 | ((r >> 12) & 0x3F));
-    *out += static_cast<char>(0x80 | ((r >> 6) & 0x3F));
-    *out += static_cast<char>(0x80 | (r & 0x3F));
-  }
-}
-
 // strconv.UnquoteChar: consumes one character or escape of a literal quoted
 // with `quote` from *s and appends its value to *out. false on a syntax
 // error.
@@ -206,7 +189,7 @@ bool UnquoteChar(absl::string_view* s, char quote, std::string* out) {
   if (c == quote && (quote == '\'' || quote == '"')) return false;
   if (static_cast<unsigned char>(c) >= 0x80) {
     size_t w;
-    uint32_t r = static_cast<uint32_t>(DecodeUtf8(*s, &w));
+    uint32_t r = static_cast<uint32_t>(DecodeRune(*s, &w));
     AppendUtf8(r, out);  // an invalid byte becomes U+FFFD, as in Go
     s->remove_prefix(w);
     return true;
@@ -324,7 +307,7 @@ bool IsUnicodeSpace(uint32_t r) {
 bool IsBlank(absl::string_view text) {
   while (!text.empty()) {
     size_t w;
-    if (!IsUnicodeSpace(static_cast<uint32_t>(DecodeUtf8(text, &w)))) return false;
+    if (!IsUnicodeSpace(static_cast<uint32_t>(DecodeRune(text, &w)))) return false;
     text.remove_prefix(w);
   }
   return true;
