@@ -18,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "reconcile/gotemplate/lexer.h"
 #include "reconcile/gotemplate/template.h"
+#include "util/go_strconv.h"
 #include "util/utf8.h"
 
 namespace promconf::gotemplate {
@@ -26,36 +27,6 @@ namespace {
 // ---- Go's strconv, as far as validity goes --------------------------------
 
 char Lower(char c) { return static_cast<char>(c | ('x' - 'X')); }
-
-// strconv's underscoreOK: underscores only between digits (or after a base
-// prefix).
-bool UnderscoreOk(absl::string_view s) {
-  char saw = '^';
-  size_t i = 0;
-  if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
-  bool hex = false;
-  if (s.size() >= 2 && s[0] == '0' &&
-      (Lower(s[1]) == 'b' || Lower(s[1]) == 'o' || Lower(s[1]) == 'x')) {
-    i = 2;
-    saw = '0';
-    hex = Lower(s[1]) == 'x';
-  }
-  for (; i < s.size(); ++i) {
-    char c = s[i];
-    if ((c >= '0' && c <= '9') || (hex && Lower(c) >= 'a' && Lower(c) <= 'f')) {
-      saw = '0';
-      continue;
-    }
-    if (c == '_') {
-      if (saw != '0') return false;
-      saw = '_';
-      continue;
-    }
-    if (saw == '_') return false;
-    saw = '!';
-  }
-  return saw != '_';
-}
 
 // strconv.ParseUint(s, 0, 64) succeeds.
 bool ParseUintOk(absl::string_view s0) {
@@ -91,7 +62,7 @@ bool ParseUintOk(absl::string_view s0) {
     n = n * base + d;
     if (n > UINT64_MAX) return false;
   }
-  if (underscores && !UnderscoreOk(s0)) return false;
+  if (underscores && !GoUnderscoreOk(s0)) return false;
   return true;
 }
 
@@ -168,7 +139,7 @@ bool ParseFloatOk(absl::string_view s) {
   } else if (hex) {
     return false;  // a hex mantissa needs its exponent
   }
-  if (underscores && !UnderscoreOk(s.substr(0, i))) return false;
+  if (underscores && !GoUnderscoreOk(s.substr(0, i))) return false;
   if (i != s.size()) return false;
   std::string clean;
   for (char c : s) {

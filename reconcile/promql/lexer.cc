@@ -85,6 +85,21 @@ Tok KeywordOf(absl::string_view lower, Version v, bool* is_number) {
   return it->second;
 }
 
+// The arithmetic operators and the comma: one character, one token, in a
+// statement and in a duration expression alike.
+bool SingleCharOperator(int r, Tok* t) {
+  switch (r) {
+    case ',': *t = Tok::kComma; return true;
+    case '*': *t = Tok::kMul; return true;
+    case '/': *t = Tok::kDiv; return true;
+    case '%': *t = Tok::kMod; return true;
+    case '+': *t = Tok::kAdd; return true;
+    case '-': *t = Tok::kSub; return true;
+    case '^': *t = Tok::kPow; return true;
+    default: return false;
+  }
+}
+
 }  // namespace
 
 bool IsAggregator(Tok t) { return t >= Tok::kSum && t <= Tok::kLimitRatio; }
@@ -252,25 +267,12 @@ Token Lexer::LexStatements() {
   }
   PROMQL_SKIP_COMMENT();
   int r = NextRune();
+  if (Tok op; SingleCharOperator(r, &op)) return Emit(op);
   switch (r) {
     case kEofRune:
       if (paren_depth_ != 0) return Error("unclosed left parenthesis");
       if (bracket_open_) return Error("unclosed left bracket");
       return Emit(Tok::kEof);
-    case ',':
-      return Emit(Tok::kComma);
-    case '*':
-      return Emit(Tok::kMul);
-    case '/':
-      return Emit(Tok::kDiv);
-    case '%':
-      return Emit(Tok::kMod);
-    case '+':
-      return Emit(Tok::kAdd);
-    case '-':
-      return Emit(Tok::kSub);
-    case '^':
-      return Emit(Tok::kPow);
     case '=': {
       int t = Peek();
       if (t == '=') {
@@ -307,14 +309,8 @@ Token Lexer::LexStatements() {
     case '`':
       return LexRawString();
     case '(':
-      ++paren_depth_;
-      return Emit(Tok::kLeftParen);
-    case ')': {
-      Token t = Emit(Tok::kRightParen);
-      --paren_depth_;
-      if (paren_depth_ < 0) return Error("unexpected right parenthesis ')'");
-      return t;
-    }
+    case ')':
+      return LexParen(r);
     case '{':
       brace_open_ = true;
       return Emit(Tok::kLeftBrace);
@@ -358,9 +354,21 @@ Token Lexer::LexStatements() {
   return Error(absl::StrCat("unexpected character: ", QuoteRune(r)));
 }
 
+Token Lexer::LexParen(int r) {
+  if (r == '(') {
+    ++paren_depth_;
+    return Emit(Tok::kLeftParen);
+  }
+  Token t = Emit(Tok::kRightParen);
+  --paren_depth_;
+  if (paren_depth_ < 0) return Error("unexpected right parenthesis ')'");
+  return t;
+}
+
 Token Lexer::LexDurationExpr() {
   PROMQL_SKIP_COMMENT();
   int r = NextRune();
+  if (Tok op; SingleCharOperator(r, &op)) return Emit(op);
   switch (r) {
     case kEofRune:
       return Error("unexpected end of input in duration expression");
@@ -378,21 +386,8 @@ Token Lexer::LexDurationExpr() {
       return t;
     }
     case '(':
-      ++paren_depth_;
-      return Emit(Tok::kLeftParen);
-    case ')': {
-      Token t = Emit(Tok::kRightParen);
-      --paren_depth_;
-      if (paren_depth_ < 0) return Error("unexpected right parenthesis ')'");
-      return t;
-    }
-    case '+': return Emit(Tok::kAdd);
-    case '-': return Emit(Tok::kSub);
-    case '*': return Emit(Tok::kMul);
-    case '/': return Emit(Tok::kDiv);
-    case '%': return Emit(Tok::kMod);
-    case '^': return Emit(Tok::kPow);
-    case ',': return Emit(Tok::kComma);
+    case ')':
+      return LexParen(r);
     default: break;
   }
   if (IsSpace(r)) {

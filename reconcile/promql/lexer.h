@@ -50,20 +50,7 @@ enum class Tok {
   kLunless,
   kAtan2,
   // aggregators
-  kSum,
-  kAvg,
-  kCount,
-  kMin,
-  kMax,
-  kGroup,
-  kStddev,
-  kStdvar,
-  kTopk,
-  kBottomk,
-  kCountValues,
-  kQuantile,
-  kLimitk,
-  kLimitRatio,
+  PROMQL_AGGREGATORS(PROMQL_ENUMERATOR)
   // keywords
   kBool,
   kBy,
@@ -119,6 +106,8 @@ class Lexer {
   Token LexStatements();
   Token LexInsideBraces();
   Token LexDurationExpr();
+  // "(" or ")", counting the nesting depth.
+  Token LexParen(int r);
   Token LexString(int quote);
   Token LexRawString();
   Token LexNumberOrDuration();

@@ -24,6 +24,7 @@
 #include "reconcile/promql/lexer.h"
 #include "reconcile/promql/promql.h"
 #include "util/json.h"
+#include "util/go_strconv.h"
 #include "util/utf8.h"
 
 namespace promconf::promql {
@@ -35,17 +36,6 @@ using internal::Token;
 
 namespace {
 
-
-bool IsLegacyLabelName(absl::string_view s) {
-  if (s.empty()) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    bool ok = c == '_' || absl::ascii_isalpha(static_cast<unsigned char>(c)) ||
-              (i > 0 && absl::ascii_isdigit(static_cast<unsigned char>(c)));
-    if (!ok) return false;
-  }
-  return true;
-}
 
 int HexVal(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -130,39 +120,6 @@ bool Unquote(absl::string_view s, std::string* out) {
   return true;
 }
 
-// Go's underscoreOK (strconv): underscores only between digits or after a
-// base prefix.
-bool UnderscoreOk(absl::string_view s) {
-  char saw = '^';
-  size_t i = 0;
-  if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
-  bool hex = false;
-  if (s.size() >= 2 && s[0] == '0') {
-    char l = absl::ascii_tolower(static_cast<unsigned char>(s[1]));
-    if (l == 'b' || l == 'o' || l == 'x') {
-      i = 2;
-      saw = '0';
-      hex = l == 'x';
-    }
-  }
-  for (; i < s.size(); ++i) {
-    char c = s[i];
-    char l = absl::ascii_tolower(static_cast<unsigned char>(c));
-    if ((c >= '0' && c <= '9') || (hex && l >= 'a' && l <= 'f')) {
-      saw = '0';
-      continue;
-    }
-    if (c == '_') {
-      if (saw != '0') return false;
-      saw = '_';
-      continue;
-    }
-    if (saw == '_') return false;
-    saw = '!';
-  }
-  return saw != '_';
-}
-
 // strconv.ParseInt(s, 0, 64).
 bool GoParseInt(absl::string_view s, int64_t* out) {
   if (s.empty()) return false;
@@ -192,7 +149,7 @@ bool GoParseInt(absl::string_view s, int64_t* out) {
     any = true;
   }
   if (!any && !(base == 8 && digits.empty())) return false;
-  if (underscores && !UnderscoreOk(s)) return false;
+  if (underscores && !GoUnderscoreOk(s)) return false;
   *out = static_cast<int64_t>(v);
   return true;
 }
@@ -219,7 +176,7 @@ bool GoParseFloat(absl::string_view s, double* out, std::string* err) {
     return true;
   }
   if (absl::StrContains(lower, '_')) {
-    if (!UnderscoreOk(lower)) return syntax();
+    if (!GoUnderscoreOk(lower)) return syntax();
     lower.erase(std::remove(lower.begin(), lower.end(), '_'), lower.end());
     body = lower;
     if (!body.empty() && (body[0] == '+' || body[0] == '-')) body.remove_prefix(1);
@@ -534,6 +491,23 @@ class Parser {
   void AddError(uint32_t pos, std::string message) {
     errors_.push_back({pos, std::move(message)});
   }
+  // After an item of a "(a, b)" or "{a, b}" list: "," goes on to the next
+  // item (a trailing one before `close` ends the list), `close` ends it,
+  // anything else is a syntax error.
+  enum class ListStep { kNext, kEnd, kError };
+  ListStep AfterListItem(Tok close, absl::string_view context, absl::string_view expected) {
+    if (PeekIs(Tok::kComma)) {
+      Consume();
+      if (!PeekIs(close)) return ListStep::kNext;
+    }
+    if (PeekIs(close)) {
+      Consume();
+      return ListStep::kEnd;
+    }
+    Unexpected(context, expected);
+    return ListStep::kError;
+  }
+
   // A syntax error at the lookahead: "unexpected X[ in ctx][, expected Y]".
   std::nullptr_t Unexpected(absl::string_view context, absl::string_view expected) {
     const Token& t = Peek();
@@ -649,20 +623,9 @@ class Parser {
         AddError(label_pos, absl::StrCat("invalid label name for grouping: ", GoQuote(label)));
       }
       out->push_back(std::move(label));
-      if (PeekIs(Tok::kComma)) {
-        Consume();
-        if (PeekIs(Tok::kRightParen)) {
-          Consume();
-          return true;
-        }
-        continue;
-      }
-      if (PeekIs(Tok::kRightParen)) {
-        Consume();
-        return true;
-      }
-      Unexpected("grouping opts", "\",\" or \")\"");
-      return false;
+      const ListStep step = AfterListItem(Tok::kRightParen, "grouping opts", "\",\" or \")\"");
+      if (step == ListStep::kNext) continue;
+      return step == ListStep::kEnd;
     }
   }
 
@@ -951,20 +914,9 @@ class Parser {
         out->push_back(std::move(m));
       }
     next:
-      if (PeekIs(Tok::kComma)) {
-        Consume();
-        if (PeekIs(Tok::kRightBrace)) {
-          Consume();
-          return true;
-        }
-        continue;
-      }
-      if (PeekIs(Tok::kRightBrace)) {
-        Consume();
-        return true;
-      }
-      Unexpected("label matching", "\",\" or \"}\"");
-      return false;
+      const ListStep step = AfterListItem(Tok::kRightBrace, "label matching", "\",\" or \"}\"");
+      if (step == ListStep::kNext) continue;
+      return step == ListStep::kEnd;
     }
   }
 
