@@ -39,12 +39,7 @@ enum class Tok {
   kDiv,
   kMod,
   kPow,
-  kEqlc,
-  kNeq,
-  kLss,
-  kLte,
-  kGtr,
-  kGte,
+  PROMQL_COMPARISONS(PROMQL_ENUMERATOR)
   kLand,
   kLor,
   kLunless,

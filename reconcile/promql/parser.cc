@@ -491,6 +491,16 @@ class Parser {
   void AddError(uint32_t pos, std::string message) {
     errors_.push_back({pos, std::move(message)});
   }
+  // step(), range(), min_of(a, b), max_of(a, b) from `name` to `close`.
+  static std::unique_ptr<Expr> DurationCall(Op op, const Token& name, const Token& close) {
+    auto e = std::make_unique<Expr>();
+    e->kind = ExprKind::kDuration;
+    e->op = op;
+    e->start = name.pos;
+    e->end = close.pos + 1;
+    return e;
+  }
+
   // After an item of a "(a, b)" or "{a, b}" list: "," goes on to the next
   // item (a trailing one before `close` ends the list), `close` ends it,
   // anything else is a syntax error.
@@ -1260,13 +1270,7 @@ class Parser {
       if (!PeekIs(Tok::kLeftParen)) return Unexpected("", "");
       Consume();
       if (!PeekIs(Tok::kRightParen)) return Unexpected("", "");
-      Token close = Consume();
-      auto e = std::make_unique<Expr>();
-      e->kind = ExprKind::kDuration;
-      e->op = kw == Tok::kStep ? Op::kStep : Op::kRange;
-      e->start = t.pos;
-      e->end = close.pos + 1;
-      return e;
+      return DurationCall(kw == Tok::kStep ? Op::kStep : Op::kRange, t, Consume());
     }
     if (kw == Tok::kMinOf || kw == Tok::kMaxOf) {
       Consume();
@@ -1279,12 +1283,7 @@ class Parser {
       std::unique_ptr<Expr> b = ParseDurationExpr(0);
       if (failed_ || b == nullptr) return Unexpected("", "");
       if (!PeekIs(Tok::kRightParen)) return Unexpected("", "");
-      Token close = Consume();
-      auto e = std::make_unique<Expr>();
-      e->kind = ExprKind::kDuration;
-      e->op = kw == Tok::kMinOf ? Op::kMinOf : Op::kMaxOf;
-      e->start = t.pos;
-      e->end = close.pos + 1;
+      auto e = DurationCall(kw == Tok::kMinOf ? Op::kMinOf : Op::kMaxOf, t, Consume());
       e->lhs = std::move(a);
       e->rhs = std::move(b);
       return e;

@@ -88,6 +88,8 @@ struct LabelMatcher {
 #define PROMQL_AGGREGATORS(X) \
   X(kSum) X(kAvg) X(kCount) X(kMin) X(kMax) X(kGroup) X(kStddev) X(kStdvar) X(kTopk) X(kBottomk) \
       X(kCountValues) X(kQuantile) X(kLimitk) X(kLimitRatio)
+// The comparison operators, in the same order for both.
+#define PROMQL_COMPARISONS(X) X(kEqlc) X(kNeq) X(kLss) X(kLte) X(kGtr) X(kGte)
 #define PROMQL_ENUMERATOR(name) name,
 
 // Binary operators, aggregation operators.
@@ -97,12 +99,7 @@ enum class Op {
   kOr,
   kAnd,
   kUnless,
-  kEqlc,
-  kNeq,
-  kLss,
-  kLte,
-  kGtr,
-  kGte,
+  PROMQL_COMPARISONS(PROMQL_ENUMERATOR)
   kAdd,
   kSub,
   kMul,
