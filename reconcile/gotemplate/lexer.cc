@@ -182,9 +182,13 @@ Item Lexer::Next() {
       case State::kIdentifier: state_ = LexIdentifier(); break;
       case State::kField: state_ = LexFieldOrVariable(ItemType::kField); break;
       case State::kVariable: state_ = LexVariable(); break;
-      case State::kChar: state_ = LexChar(); break;
+      case State::kChar:
+        state_ = LexEscapedQuote('\'', ItemType::kCharConstant, "unterminated character constant");
+        break;
       case State::kNumber: state_ = LexNumber(); break;
-      case State::kQuote: state_ = LexQuote(); break;
+      case State::kQuote:
+        state_ = LexEscapedQuote('"', ItemType::kString, "unterminated quoted string");
+        break;
       case State::kRawQuote: state_ = LexRawQuote(); break;
       case State::kDone: break;
     }
@@ -428,18 +432,20 @@ Lexer::State Lexer::LexFieldOrVariable(ItemType type) {
   return State::kInsideAction;
 }
 
-Lexer::State Lexer::LexChar() {
+// Go's lexChar and lexQuote: to the closing `quote`, a backslash escaping
+// the next character; a newline or the end of input first is an error.
+Lexer::State Lexer::LexEscapedQuote(int quote, ItemType type, absl::string_view unterminated) {
   for (;;) {
     int r = NextRune();
     if (r == '\\') {
       int e = NextRune();
       if (e != kEofRune && e != '\n') continue;
-      return Errorf("unterminated character constant");
+      return Errorf(std::string(unterminated));
     }
-    if (r == kEofRune || r == '\n') return Errorf("unterminated character constant");
-    if (r == '\'') break;
+    if (r == kEofRune || r == '\n') return Errorf(std::string(unterminated));
+    if (r == quote) break;
   }
-  Emit(ItemType::kCharConstant);
+  Emit(type);
   return State::kInsideAction;
 }
 
@@ -489,20 +495,6 @@ Lexer::State Lexer::LexNumber() {
   return State::kInsideAction;
 }
 
-Lexer::State Lexer::LexQuote() {
-  for (;;) {
-    int r = NextRune();
-    if (r == '\\') {
-      int e = NextRune();
-      if (e != kEofRune && e != '\n') continue;
-      return Errorf("unterminated quoted string");
-    }
-    if (r == kEofRune || r == '\n') return Errorf("unterminated quoted string");
-    if (r == '"') break;
-  }
-  Emit(ItemType::kString);
-  return State::kInsideAction;
-}
 
 Lexer::State Lexer::LexRawQuote() {
   for (;;) {

@@ -101,9 +101,8 @@ class Lexer {
   State LexIdentifier();
   State LexFieldOrVariable(ItemType type);
   State LexVariable();
-  State LexChar();
+  State LexEscapedQuote(int quote, ItemType type, absl::string_view unterminated);
   State LexNumber();
-  State LexQuote();
   State LexRawQuote();
 
   const absl::string_view input_;

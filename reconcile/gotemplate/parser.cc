@@ -439,6 +439,18 @@ class Parser {
   }
 
   bool ItemList(bool* empty, NodeKind* end, size_t* end_pos);
+  // The body of a {{define}} or {{block}} up to its {{end}}, added as the
+  // template `name`. It is a new tree: only "$" is in scope, and it is
+  // outside any range.
+  bool TemplateBody(absl::string_view clause, const std::string& name, size_t pos) {
+    NewTree tree(this);
+    bool empty;
+    NodeKind end;
+    size_t end_pos;
+    if (!ItemList(&empty, &end, &end_pos)) return false;
+    if (end != NodeKind::kEnd) return Errorf(end_pos, absl::StrCat("unexpected {{else}} in ", clause));
+    return AddTemplate(name, empty, pos);
+  }
   bool TextOrAction(NodeKind* kind, size_t* pos);
   bool Action(NodeKind* kind, size_t* pos);
   bool ParseDefinition();
@@ -498,15 +510,7 @@ bool Parser::ParseDefinition() {
   }
   if (!UnquoteOk(name_token.val)) return Errorf(name_token.pos, "invalid syntax");
   if (!Expect(ItemType::kRightDelim, kContext)) return false;
-  // A definition is a new tree: only "$" is in scope, and it is outside any
-  // range.
-  NewTree tree(this);
-  bool empty;
-  NodeKind end;
-  size_t end_pos;
-  if (!ItemList(&empty, &end, &end_pos)) return false;
-  if (end != NodeKind::kEnd) return Errorf(end_pos, "unexpected {{else}} in define clause");
-  return AddTemplate(Unquote(name_token.val), empty, name_token.pos);
+  return TemplateBody("define clause", Unquote(name_token.val), name_token.pos);
 }
 
 bool Parser::ItemList(bool* empty, NodeKind* end, size_t* end_pos) {
@@ -824,14 +828,7 @@ bool Parser::BlockControl() {
   std::string name;
   if (!TemplateName(token, kContext, &name)) return false;
   if (!Pipeline(kContext, ItemType::kRightDelim)) return false;
-  // The block's body is a new tree, like a definition.
-  NewTree tree(this);
-  bool empty;
-  NodeKind end;
-  size_t end_pos;
-  if (!ItemList(&empty, &end, &end_pos)) return false;
-  if (end != NodeKind::kEnd) return Errorf(end_pos, "unexpected {{else}} in block clause");
-  return AddTemplate(name, empty, token.pos);
+  return TemplateBody("block clause", name, token.pos);
 }
 
 bool Parser::TemplateControl() {
