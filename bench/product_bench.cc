@@ -55,6 +55,7 @@
 #include "tests/fakes/kube_apiserver.h"
 #include "tests/fakes/zookeeper_server.h"
 #include "util/http_client.h"
+#include "util/json.h"
 
 namespace promconf {
 namespace {
@@ -253,9 +254,8 @@ absl::StatusOr<Backend> MakeBackend(const std::string& name, const fs::path& dir
       const std::string cm = absl::StrReplaceAll(doc.substr(0, doc.find('.')), {{"_", "-"}});
       std::string body = absl::StrCat(
           R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")", cm,
-          R"(","namespace":"team","labels":{"promconf.io/fragment":"true"}},"data":{")", doc, R"(":")",
-          absl::CEscape(data), R"("}})");
-      // CEscape's \n etc. are JSON too for this ASCII payload.
+          R"(","namespace":"team","labels":{"promconf.io/fragment":"true"}},"data":{)", JsonString(doc), ":",
+          JsonString(data), "}}");
       const std::vector<std::pair<std::string, std::string>> headers = {
           {"Authorization", "Bearer test-token"}, {"Content-Type", "application/json"}};
       absl::Status s = HttpPut(absl::StrCat(url, "/api/v1/namespaces/team/configmaps/", cm), body, headers);

@@ -78,8 +78,10 @@ class SourceMetricsAdapter final : public SourceMetricsSink {
   std::map<std::string, std::string> types_;
 };
 
-OutputOptions MakeOutputOptions(const Config& config, const AppOptions& options, std::string promtool) {
+OutputOptions MakeOutputOptions(const Config& config, const AppOptions& options, std::string promtool,
+                                Metrics* metrics) {
   OutputOptions o;
+  o.metrics = metrics;
   o.dir = config.output.dir;
   o.base_config_path = config.output.base_config;
   o.validation = ToValidationOptions(config);
@@ -144,7 +146,7 @@ class AppImpl final : public App {
         health_(clock_),
         queue_metrics_(metrics, "promconf"),
         queue_("promconf", clock_, runtime::NewDefaultControllerRateLimiter(clock_), &queue_metrics_),
-        output_(&store_, MakeOutputOptions(config, options, std::move(promtool))),
+        output_(&store_, MakeOutputOptions(config, options, std::move(promtool), metrics)),
         reloader_(std::move(reloader)),
         gate_(&health_),
         render_(&output_, &queue_, &gate_, metrics, &events_,

@@ -11,10 +11,9 @@
 #include "controller/app.h"
 #include "controller/config.h"
 #include "informers/document.h"
-#include "rapidjson/stringbuffer.h"
-#include "rapidjson/writer.h"
 #include "reconcile/fragment.h"
 #include "util/file.h"
+#include "util/json.h"
 #include "yaml-cpp/yaml.h"
 
 namespace promconf {
@@ -170,35 +169,34 @@ absl::Status ConfigMapCandidates(const std::string& file, const std::string& tex
   return absl::OkStatus();
 }
 
+// Built with util/json.h's escaper: file and document names come from the
+// user's tree and may hold any byte; the output stays valid UTF-8 JSON.
 void PrintJson(const std::vector<Verdict>& verdicts) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  auto str = [&](const std::string& s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); };
-  w.StartArray();
-  for (const Verdict& v : verdicts) {
-    w.StartObject();
-    w.Key("file");
-    str(v.file);
-    w.Key("document");
-    str(v.document);
-    w.Key("kind");
-    str(v.kind);
-    w.Key("status");
-    str(v.accepted ? "accepted" : "rejected");
+  std::string out = "[";
+  for (size_t i = 0; i < verdicts.size(); ++i) {
+    const Verdict& v = verdicts[i];
+    if (i > 0) out.push_back(',');
+    auto field = [&](absl::string_view key, absl::string_view value, bool first = false) {
+      if (!first) out.push_back(',');
+      AppendJsonString(&out, key);
+      out.push_back(':');
+      AppendJsonString(&out, value);
+    };
+    out.push_back('{');
+    field("file", v.file, true);
+    field("document", v.document);
+    field("kind", v.kind);
+    field("status", v.accepted ? "accepted" : "rejected");
     if (!v.accepted) {
-      w.Key("line");
-      w.Int(v.error.line);
-      w.Key("key");
-      str(v.error.key);
-      w.Key("reason");
-      str(v.error.reason);
-      w.Key("message");
-      str(v.message);
+      absl::StrAppend(&out, ",\"line\":", v.error.line);
+      field("key", v.error.key);
+      field("reason", v.error.reason);
+      field("message", v.message);
     }
-    w.EndObject();
+    out.push_back('}');
   }
-  w.EndArray();
-  std::printf("%.*s\n", static_cast<int>(buf.GetSize()), buf.GetString());
+  out.push_back(']');
+  std::printf("%s\n", out.c_str());
 }
 
 }  // namespace

@@ -148,6 +148,8 @@ Metrics::Metrics()
                               "Documents currently held for a source.", *registry_)),
       fragments_(Build(prometheus::BuildGauge(), "promconf_fragments",
                        "Fragments by kind and status (accepted, rejected).", *registry_)),
+      fragments_rejected_(Build(prometheus::BuildCounter(), "promconf_fragments_rejected_total",
+                                "Document versions refused, by kind and reason.", *registry_)),
       reconcile_total_(Build(prometheus::BuildCounter(), "promconf_reconcile_total",
                              "Reconcile runs by result (success, error, requeue).", *registry_)),
       reconcile_duration_(Build(prometheus::BuildHistogram(),
@@ -260,6 +262,10 @@ void Metrics::ReloadFailed() {
 
 void Metrics::SetLeader(bool leader) { leader_.Set(leader ? 1 : 0); }
 void Metrics::IncLeaderTransitions() { leader_transitions_.Increment(); }
+
+void Metrics::IncFragmentsRejected(absl::string_view kind, absl::string_view reason, int n) {
+  fragments_rejected_.Add({{"kind", std::string(kind)}, {"reason", std::string(reason)}}).Increment(n);
+}
 
 void Metrics::IncValidationDisagreements(absl::string_view kind, int n) {
   validation_disagreements_.Add({{"kind", std::string(kind)}}).Increment(n);

@@ -98,6 +98,10 @@ class Metrics {
   // --- Fragments and reconciling -------------------------------------------
   // `status` is "accepted" or "rejected".
   void SetFragments(absl::string_view kind, absl::string_view status, int64_t count);
+  // promconf_fragments_rejected_total: a document version refused, by its
+  // kind and a reason from a bounded set (reconcile/fragment.h
+  // RejectReason). n = 0 creates the series at zero.
+  void IncFragmentsRejected(absl::string_view kind, absl::string_view reason, int n = 1);
   void ReconcileDone(ReconcileOutcome outcome, absl::Duration took);
   void IncOutputWrites();
 
@@ -146,6 +150,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& source_last_event_;
   prometheus::Family<prometheus::Gauge>& source_documents_;
   prometheus::Family<prometheus::Gauge>& fragments_;
+  prometheus::Family<prometheus::Counter>& fragments_rejected_;
   prometheus::Family<prometheus::Counter>& reconcile_total_;
   prometheus::Histogram& reconcile_duration_;
   prometheus::Counter& output_writes_;

@@ -42,15 +42,7 @@ class PosixFilesystem : public Filesystem {
   absl::Status SyncFile(const std::string& path) override { return SyncPath(path, O_RDONLY); }
 
   absl::Status SyncFilesystem(const std::string& path) override {
-    int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return ErrnoStatus("open", path, errno);
-    if (syncfs(fd) != 0) {
-      int err = errno;
-      close(fd);
-      return ErrnoStatus("syncfs", path, err);
-    }
-    close(fd);
-    return absl::OkStatus();
+    return SyncPath(path, O_RDONLY | O_DIRECTORY, /*whole_filesystem=*/true);
   }
 
   absl::Status Rename(const std::string& from, const std::string& to) override {
@@ -124,13 +116,14 @@ class PosixFilesystem : public Filesystem {
   }
 
  private:
-  static absl::Status SyncPath(const std::string& path, int flags) {
+  // fsync of `path`, or syncfs of the filesystem holding it.
+  static absl::Status SyncPath(const std::string& path, int flags, bool whole_filesystem = false) {
     int fd = open(path.c_str(), flags | O_CLOEXEC);
     if (fd < 0) return ErrnoStatus("open", path, errno);
-    if (fsync(fd) != 0) {
+    if ((whole_filesystem ? syncfs(fd) : fsync(fd)) != 0) {
       int err = errno;
       close(fd);
-      return ErrnoStatus("fsync", path, err);
+      return ErrnoStatus(whole_filesystem ? "syncfs" : "fsync", path, err);
     }
     close(fd);
     return absl::OkStatus();

@@ -84,11 +84,33 @@ struct Fragment {
   std::vector<ScrapeEntry> scrape_configs;
 };
 
+// Why a document was refused, in a bounded set: the `reason` label of
+// promconf_fragments_rejected_total.
+enum class RejectReason {
+  kName,          // the document name is unusable (a NUL byte)
+  kTooLarge,      // over max_fragment_bytes
+  kYaml,          // not YAML, or past the reader's bounds (depth, aliases)
+  kSchema,        // the Prometheus schema: rule file, scrape config, target groups
+  kExpr,          // a rule's PromQL expression
+  kTemplate,      // an alerting rule's label or annotation template
+  kDuplicateJob,  // one job_name twice in the document
+  kRender,        // conflicts with another document (a job name, an output file)
+  kPromtool,      // promtool's second opinion
+};
+inline constexpr RejectReason kAllRejectReasons[] = {
+    RejectReason::kName,     RejectReason::kTooLarge,     RejectReason::kYaml,
+    RejectReason::kSchema,   RejectReason::kExpr,         RejectReason::kTemplate,
+    RejectReason::kDuplicateJob, RejectReason::kRender, RejectReason::kPromtool};
+// "name", "too_large", "yaml", "schema", "expr", "template", "duplicate_job",
+// "render", "promtool".
+absl::string_view RejectReasonName(RejectReason reason);
+
 // Where and why a document was rejected.
 struct FragmentError {
   int line = 0;     // 1-based; 0 when not about a line (size, name)
   std::string key;  // "groups[0].rules[2].expr"; empty when about the document
   std::string reason;
+  RejectReason category = RejectReason::kSchema;
 };
 
 // "<source>: <document>: line N: key K: reason" (the document name escaped

@@ -54,11 +54,13 @@ class Checker {
  public:
   explicit Checker(FragmentError* error) : error_(error) {}
 
-  bool Fail(int line, const KeyPath& path, std::string reason) {
+  bool Fail(int line, const KeyPath& path, std::string reason,
+            RejectReason category = RejectReason::kSchema) {
     if (error_ != nullptr) {
       error_->line = line;
       error_->key = path.String();
       error_->reason = std::move(reason);
+      error_->category = category;
     }
     return false;
   }
@@ -151,7 +153,8 @@ bool CheckTemplates(Checker& c, const Node* map, const KeyPath& path, const Rule
     gotemplate::TemplateError terr;
     if (!gotemplate::CheckAlertTemplate(e.value.scalar, o, &terr).ok()) {
       return c.Fail(e.value.line + (terr.line > 0 ? terr.line - 1 : 0), path.Key(e.key),
-                    absl::StrCat("template: ", terr.line, ":", terr.column, ": ", terr.message));
+                    absl::StrCat("template: ", terr.line, ":", terr.column, ": ", terr.message),
+                    RejectReason::kTemplate);
     }
   }
   return true;
@@ -193,7 +196,7 @@ bool CheckRule(Checker& c, const Node& r, const KeyPath& path, const RuleContext
     promql::ParseError perr;
     if (!promql::ParseExpr(expr->scalar, rc.promql, &perr).ok()) {
       return c.Fail(expr->line + (perr.line > 0 ? perr.line - 1 : 0), ep,
-                    absl::StrCat("could not parse expression: ", perr.ToString()));
+                    absl::StrCat("could not parse expression: ", perr.ToString()), RejectReason::kExpr);
     }
   }
   for (const char* k : {"for", "keep_firing_for"}) {

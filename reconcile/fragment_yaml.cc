@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
+#include "util/utf8.h"
 
 namespace promconf {
 namespace {
@@ -11,28 +12,10 @@ namespace {
 // Decodes one code point at s[*i] and advances; invalid UTF-8 yields
 // U+FFFD for one byte.
 uint32_t NextCodePoint(absl::string_view s, size_t* i) {
-  unsigned char c = static_cast<unsigned char>(s[*i]);
-  if (c < 0x80) {
-    ++*i;
-    return c;
-  }
-  int len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-  if (len != 0 && *i + len <= s.size()) {
-    uint32_t v = c & (0x7f >> len);
-    bool ok = true;
-    for (int k = 1; k < len && ok; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[*i + k]);
-      ok = (cc & 0xc0) == 0x80;
-      v = (v << 6) | (cc & 0x3f);
-    }
-    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (ok && v >= kMin[len] && !(v >= 0xd800 && v <= 0xdfff) && v <= 0x10ffff) {
-      *i += static_cast<size_t>(len);
-      return v;
-    }
-  }
-  ++*i;
-  return 0xfffd;
+  uint32_t cp = 0xfffd;
+  const int n = DecodeUtf8(s.substr(*i), &cp);
+  *i += n == 0 ? 1 : static_cast<size_t>(n);
+  return n == 0 ? 0xfffd : cp;
 }
 
 bool IsNonCharacter(uint32_t cp) { return (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe; }
@@ -45,24 +28,6 @@ bool SafeRaw(uint32_t cp) {
   if (cp >= 0xd800 && cp <= 0xdfff) return false;
   if (IsNonCharacter(cp)) return false;
   return cp <= 0x10ffff;
-}
-
-void AppendUtf8(uint32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xc0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xe0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  } else {
-    out->push_back(static_cast<char>(0xf0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  }
 }
 
 // The plain scalars YAML 1.1 (go-yaml v2's resolver) or 1.2 read as a bool

@@ -1,9 +1,6 @@
 #include "reconcile/output_reconciler.h"
 
 #include <tuple>
-
-#include <malloc.h>
-
 #include <algorithm>
 #include <set>
 
@@ -12,7 +9,9 @@
 #include "absl/strings/str_split.h"
 #include "reconcile/promtool.h"
 #include "reconcile/renderer.h"
+#include "util/diff.h"
 #include "util/log.h"
+#include "util/memory.h"
 #include "util/status_macros.h"
 
 namespace promconf {
@@ -32,119 +31,30 @@ bool NeedsReload(const std::set<std::string>& dirs) {
   return false;
 }
 
-std::vector<absl::string_view> SplitLines(const std::string& s) {
-  std::vector<absl::string_view> lines;
-  if (s.empty()) return lines;
-  lines = absl::StrSplit(s, '\n');
-  if (!s.empty() && s.back() == '\n') lines.pop_back();
-  return lines;
-}
-
 // After a render that parsed this many documents (an initial sync, a
 // re-list), the heap holds freed list pages, parser buffers and YAML trees.
 constexpr int kTrimAfterParsed = 1000;
 
-// Returns free heap pages to the kernel: glibc keeps them otherwise, and a
-// daemon that synced 30,000 fragments once would carry ~20 MiB it no longer
-// uses for the rest of its life.
-void ReleaseFreedMemory() {
-#ifdef __GLIBC__
-  malloc_trim(0);
-#endif
-}
-
 }  // namespace
-
-std::string UnifiedDiff(absl::string_view path, const std::string* before, const std::string* after) {
-  static const std::string kEmpty;
-  const std::string& a_text = before ? *before : kEmpty;
-  const std::string& b_text = after ? *after : kEmpty;
-  if (before && after && a_text == b_text) return "";
-  if (!before && !after) return "";
-  std::vector<absl::string_view> a = SplitLines(a_text), b = SplitLines(b_text);
-
-  // Edit script: common prefix and suffix, then an LCS table for the middle
-  // when it is small enough, otherwise "replace the middle".
-  size_t pre = 0;
-  while (pre < a.size() && pre < b.size() && a[pre] == b[pre]) ++pre;
-  size_t suf = 0;
-  while (suf < a.size() - pre && suf < b.size() - pre &&
-         a[a.size() - 1 - suf] == b[b.size() - 1 - suf]) {
-    ++suf;
-  }
-  struct Op {
-    char kind;  // ' ', '-', '+'
-    size_t ai, bi;
-  };
-  std::vector<Op> ops;
-  for (size_t i = 0; i < pre; ++i) ops.push_back({' ', i, i});
-  size_t n = a.size() - pre - suf, m = b.size() - pre - suf;
-  if (n * m <= 4000000) {
-    std::vector<std::vector<uint32_t>> lcs(n + 1, std::vector<uint32_t>(m + 1, 0));
-    for (size_t i = n; i-- > 0;) {
-      for (size_t j = m; j-- > 0;) {
-        lcs[i][j] = a[pre + i] == b[pre + j] ? lcs[i + 1][j + 1] + 1
-                                             : std::max(lcs[i + 1][j], lcs[i][j + 1]);
-      }
-    }
-    size_t i = 0, j = 0;
-    while (i < n || j < m) {
-      if (i < n && j < m && a[pre + i] == b[pre + j]) {
-        ops.push_back({' ', pre + i++, pre + j++});
-      } else if (i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1])) {
-        ops.push_back({'-', pre + i++, pre + j});
-      } else {
-        ops.push_back({'+', pre + i, pre + j++});
-      }
-    }
-  } else {
-    for (size_t i = 0; i < n; ++i) ops.push_back({'-', pre + i, pre});
-    for (size_t j = 0; j < m; ++j) ops.push_back({'+', pre + n, pre + j});
-  }
-  for (size_t k = 0; k < suf; ++k) ops.push_back({' ', pre + n + k, pre + m + k});
-
-  std::string out = absl::StrCat(before ? absl::StrCat("--- a/", path) : "--- /dev/null", "\n",
-                                 after ? absl::StrCat("+++ b/", path) : "+++ /dev/null", "\n");
-  constexpr size_t kContext = 3;
-  size_t k = 0;
-  while (k < ops.size()) {
-    if (ops[k].kind == ' ') {
-      ++k;
-      continue;
-    }
-    size_t start = k >= kContext ? k - kContext : 0;
-    // Extend while the next change is within 2*context lines.
-    size_t end = k;
-    size_t last_change = k;
-    while (end < ops.size()) {
-      if (ops[end].kind != ' ') last_change = end;
-      if (end - last_change > 2 * kContext) break;
-      ++end;
-    }
-    end = std::min(ops.size(), last_change + kContext + 1);
-    size_t a_start = ops[start].ai, b_start = ops[start].bi, a_count = 0, b_count = 0;
-    std::string body;
-    for (size_t x = start; x < end; ++x) {
-      const Op& op = ops[x];
-      absl::string_view line = op.kind == '+' ? b[op.bi] : a[op.ai];
-      body.push_back(op.kind);
-      body.append(line.data(), line.size());
-      body.push_back('\n');
-      if (op.kind != '+') ++a_count;
-      if (op.kind != '-') ++b_count;
-    }
-    absl::StrAppend(&out, "@@ -", a_count == 0 ? a_start : a_start + 1, ",", a_count, " +",
-                    b_count == 0 ? b_start : b_start + 1, ",", b_count, " @@\n", body);
-    k = end;
-  }
-  return out;
-}
 
 OutputReconciler::OutputReconciler(DocumentStore* store, OutputOptions options)
     : store_(store),
       options_(std::move(options)),
       fs_(options_.fs != nullptr ? options_.fs : RealFilesystem()),
-      writer_(fs_, options_.dir) {}
+      writer_(fs_, options_.dir) {
+  if (options_.metrics == nullptr) return;
+  // Every series from the start at zero, so rate() and absent() behave.
+  for (FragmentKind kind : {FragmentKind::kRules, FragmentKind::kScrape, FragmentKind::kTargets}) {
+    for (RejectReason reason : kAllRejectReasons) {
+      options_.metrics->IncFragmentsRejected(FragmentKindName(kind), RejectReasonName(reason), 0);
+    }
+  }
+}
+
+void OutputReconciler::CountRejected(FragmentKind kind, RejectReason reason) {
+  if (options_.metrics == nullptr) return;
+  options_.metrics->IncFragmentsRejected(FragmentKindName(kind), RejectReasonName(reason));
+}
 
 bool OutputReconciler::Owned(absl::string_view dir, absl::string_view name) const {
   return IsOwnedOutputName(dir, name, source_names_);
@@ -201,14 +111,7 @@ runtime::ReconcileResult OutputReconciler::Reconcile(const std::string& /*key*/)
         absl::MutexLock lock(&mu_);
         writes_ = writer_.writes();
       }
-      if (!st.ok()) {
-        LOG_WARN("cannot write outputs", {{"dir", options_.dir}, {"err", st.message()}});
-        last_ok_ = false;
-        if (!absl::IsUnavailable(st) && !absl::IsInvalidArgument(st)) {
-          st = absl::UnavailableError(st.message());
-        }
-        return {st, std::nullopt};
-      }
+      if (!st.ok()) return WriteFailed(st);
       last_generation_ = snap->generation;
       prev_snap_ = std::move(snap);
       return {};
@@ -267,6 +170,7 @@ runtime::ReconcileResult OutputReconciler::Reconcile(const std::string& /*key*/)
       std::string render_error = re == render_errors.end() ? "" : re->second;
       if (render_error != e.render_error) {
         if (!render_error.empty()) {
+          CountRejected(e.kind, RejectReason::kRender);
           LOG_WARN("fragment rejected", {{"source", src.name}, {"document", stored->doc.name},
                                          {"reason", render_error}});
         }
@@ -293,20 +197,22 @@ runtime::ReconcileResult OutputReconciler::Reconcile(const std::string& /*key*/)
     if (st.ok()) report_ = report;
     writes_ = writer_.writes();
   }
-  if (!st.ok()) {
-    LOG_WARN("cannot write outputs", {{"dir", options_.dir}, {"err", st.message()}});
-    last_ok_ = false;
-    if (!absl::IsUnavailable(st) && !absl::IsInvalidArgument(st)) {
-      st = absl::UnavailableError(st.message());
-    }
-    return {st, std::nullopt};
-  }
+  if (!st.ok()) return WriteFailed(st);
   last_ok_ = !options_.dry_run;
   last_generation_ = snap->generation;
   last_base_ = std::move(base);
   prev_snap_ = std::move(snap);
   if (report.parsed >= kTrimAfterParsed) ReleaseFreedMemory();
   return {};
+}
+
+ReconcileResult OutputReconciler::WriteFailed(absl::Status st) {
+  LOG_WARN("cannot write outputs", {{"dir", options_.dir}, {"err", st.message()}});
+  last_ok_ = false;
+  if (!absl::IsUnavailable(st) && !absl::IsInvalidArgument(st)) {
+    st = absl::UnavailableError(st.message());
+  }
+  return {st, std::nullopt};
 }
 
 void OutputReconciler::ParseEntry(const std::string& source,
@@ -341,6 +247,7 @@ void OutputReconciler::ParseEntry(const std::string& source,
     e->parse_error.clear();
   } else {
     e->parse_error = std::string(frag.status().message());
+    CountRejected(e->kind, ferr.category);
     // Logged once per rejected version.
     LOG_WARN("fragment rejected", {{"source", source},
                                    {"document", doc.name},
@@ -425,6 +332,7 @@ SecondOpinionReport OutputReconciler::ApplySecondOpinion(const SecondOpinionBatc
       continue;
     }
     ++out.disagreements;
+    CountRejected(FragmentKind::kRules, RejectReason::kPromtool);
     out.rerender_needed = true;
     e.accepted = e.vetted;
     e.parse_error = Describe(item.source, item.document, {0, "", absl::StrCat("promtool: ", verdicts[i])});

@@ -30,6 +30,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "informers/document_store.h"
+#include "metrics/metrics.h"
 #include "reconcile/atomic_writer.h"
 #include "reconcile/filesystem.h"
 #include "reconcile/fragment.h"
@@ -53,6 +54,9 @@ struct OutputOptions {
   // disagreement.
   std::string promtool_version;
   Filesystem* fs = nullptr;  // nullptr: RealFilesystem()
+  // promconf_fragments_rejected_total, once per refused document version;
+  // may be null.
+  Metrics* metrics = nullptr;
 };
 
 // One row of /debug/fragments.
@@ -194,6 +198,10 @@ class OutputReconciler : public runtime::Reconciler {
   using Files = std::map<std::string, std::shared_ptr<const std::string>>;
   absl::Status Sync(const Files& files, ReconcileReport* report);
   absl::Status DryRunDiff(const Files& files, ReconcileReport* report);
+  // A failed write, logged; the next pass renders everything afresh. Any
+  // status but InvalidArgument becomes Unavailable (retried with backoff).
+  ReconcileResult WriteFailed(absl::Status st);
+  void CountRejected(FragmentKind kind, RejectReason reason);
   bool Owned(absl::string_view dir, absl::string_view name) const;
 
   // Constant after construction.
@@ -221,10 +229,5 @@ class OutputReconciler : public runtime::Reconciler {
   std::vector<FragmentStatus> statuses_ ABSL_GUARDED_BY(mu_);
   uint64_t writes_ ABSL_GUARDED_BY(mu_) = 0;
 };
-
-// A unified diff ("--- a/path", "+++ b/path", "@@ -l,n +l,n @@" hunks with 3
-// lines of context) turning `before` into `after`; "" when equal. A missing
-// side is /dev/null.
-std::string UnifiedDiff(absl::string_view path, const std::string* before, const std::string* after);
 
 }  // namespace promconf

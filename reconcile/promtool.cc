@@ -1,11 +1,6 @@
 #include "reconcile/promtool.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -16,9 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "util/file.h"
-
-extern char** environ;
+#include "util/subprocess.h"
 
 namespace promconf {
 namespace {
@@ -32,52 +25,31 @@ struct ScratchDir {
   }
 };
 
-struct PromtoolRun {
-  int code = -1;
-  std::string out, err;
-};
+// promtool's whole output is parsed for verdicts: one "Checking F" and
+// "SUCCESS" line pair per file, a few per problem.
+constexpr size_t kMaxPromtoolOutput = 64 << 20;
 
-// Runs promtool with `args` (args[0] is its path), stdin from /dev/null,
-// stdout and stderr into files in `dir`; kills it after `timeout`.
-absl::StatusOr<PromtoolRun> RunPromtool(std::vector<std::string> args, const std::string& dir,
-                                        absl::Duration timeout) {
-  const std::string out_path = dir + "/stdout", err_path = dir + "/stderr";
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, args[0].c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    return absl::UnavailableError(absl::StrCat("promtool: cannot run ", args[0], ": ", strerror(rc)));
+// Runs promtool with `args` (args[0] is its path), stdin from /dev/null;
+// DeadlineExceeded after `timeout` (it is killed then).
+absl::StatusOr<SubprocessResult> RunPromtool(std::vector<std::string> args, absl::Duration timeout) {
+  SubprocessOptions options;
+  options.argv = std::move(args);
+  options.timeout = timeout;
+  options.max_output_bytes = kMaxPromtoolOutput;
+  absl::StatusOr<SubprocessResult> run = RunSubprocess(options);
+  if (!run.ok()) {
+    return absl::UnavailableError(absl::StrCat("promtool: cannot run ", options.argv[0], ": ",
+                                               run.status().message()));
   }
-  const absl::Time deadline = absl::Now() + timeout;
-  int status = 0;
-  for (;;) {
-    pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid) break;
-    if (done < 0 && errno != EINTR) {
-      return absl::InternalError(absl::StrCat("promtool: waitpid: ", strerror(errno)));
-    }
-    if (absl::Now() >= deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      return absl::DeadlineExceededError(
-          absl::StrCat("promtool: no answer within ", absl::FormatDuration(timeout)));
-    }
-    absl::SleepFor(absl::Milliseconds(2));
+  if (run->timed_out) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("promtool: no answer within ", absl::FormatDuration(timeout)));
   }
-  PromtoolRun run;
-  run.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  run.out = ReadSmallFile(out_path, "promtool output").value_or("");
-  run.err = ReadSmallFile(err_path, "promtool output").value_or("");
   return run;
 }
+
+// A shell's exit code: 128 + the signal for a run a signal ended.
+int ExitCode(const SubprocessResult& run) { return run.signal != 0 ? 128 + run.signal : run.exit_code; }
 
 }  // namespace
 
@@ -92,11 +64,8 @@ std::string FindPromtool() {
 }
 
 std::string PromtoolVersion(const std::string& promtool) {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "promconf-promtool.XXXXXX").string();
-  if (mkdtemp(tmpl.data()) == nullptr) return "";
-  ScratchDir dir{tmpl};
-  absl::StatusOr<PromtoolRun> run = RunPromtool({promtool, "--version"}, dir.path, absl::Seconds(10));
-  if (!run.ok() || run->code != 0) return "";
+  absl::StatusOr<SubprocessResult> run = RunPromtool({promtool, "--version"}, absl::Seconds(10));
+  if (!run.ok() || ExitCode(*run) != 0) return "";
   // "promtool, version 2.42.0+ds (branch: ..., revision: ...)"
   for (absl::string_view text : {absl::string_view(run->out), absl::string_view(run->err)}) {
     size_t at = text.find("version ");
@@ -129,7 +98,7 @@ absl::StatusOr<std::vector<std::string>> PromtoolCheckRules(
     if (!out) return absl::UnavailableError(absl::StrCat("promtool: cannot write ", names.back()));
     args.push_back(names.back());
   }
-  absl::StatusOr<PromtoolRun> run = RunPromtool(args, dir.path, timeout);
+  absl::StatusOr<SubprocessResult> run = RunPromtool(args, timeout);
   if (!run.ok()) {
     if (absl::IsDeadlineExceeded(run.status())) {
       return absl::DeadlineExceededError(absl::StrCat("promtool: no verdict on ", files.size(),
@@ -139,8 +108,9 @@ absl::StatusOr<std::vector<std::string>> PromtoolCheckRules(
   }
   const std::string& out = run->out;
   const std::string& err = run->err;
-  if (run->code != 0 && run->code != 1) {
-    return absl::UnavailableError(absl::StrCat("promtool exited with ", run->code, ": ",
+  const int code = ExitCode(*run);
+  if (code != 0 && code != 1) {
+    return absl::UnavailableError(absl::StrCat("promtool exited with ", code, ": ",
                                                absl::StripAsciiWhitespace(err.substr(0, 500))));
   }
   // stdout: "Checking F" then "  SUCCESS: ..." for each file that passed;

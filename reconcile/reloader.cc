@@ -1,11 +1,6 @@
 #include "reconcile/reloader.h"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <algorithm>
@@ -23,8 +18,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "util/log.h"
-
-extern char** environ;
+#include "util/subprocess.h"
 
 namespace promconf {
 
@@ -225,87 +219,17 @@ absl::Status Reloader::ReloadViaSignal() {
 
 absl::Status Reloader::ReloadViaCommand() {
   const std::string what = absl::StrCat("reload: command [", absl::StrJoin(options_.command, " "), "]");
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) {
-    return absl::UnavailableError(absl::StrCat(what, ": pipe: ", ErrnoText(errno)));
-  }
-  std::vector<char*> argv;
-  for (const std::string& a : options_.command) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  // Its own process group: a timeout kills whatever it started, too.
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attr, 0);
-  pid_t pid = -1;
-  const int rc = posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  close(fds[1]);
-  if (rc != 0) {
-    close(fds[0]);
-    return absl::UnavailableError(absl::StrCat(what, ": ", ErrnoText(rc)));
-  }
-
-  // A child runs on real time, whatever clock drives the queue.
-  const absl::Time deadline = absl::Now() + options_.timeout;
-  std::string output;
-  bool timed_out = false;
-  for (bool eof = false; !eof;) {
-    const absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) {
-      timed_out = true;
-      break;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    const int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 100)));
-    if (n < 0 && errno != EINTR) break;
-    if (n <= 0) continue;
-    char buf[4096];
-    const ssize_t got = read(fds[0], buf, sizeof(buf));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) {
-      eof = true;
-    } else if (output.size() < kMaxCapturedOutput) {
-      output.append(buf, static_cast<size_t>(got));
-    }
-  }
-  close(fds[0]);
-  int wstatus = 0;
-  while (!timed_out) {
-    const pid_t r = waitpid(pid, &wstatus, WNOHANG);
-    if (r == pid) break;
-    if (r < 0 && errno != EINTR) {
-      return absl::UnavailableError(absl::StrCat(what, ": waitpid: ", ErrnoText(errno)));
-    }
-    if (absl::Now() >= deadline) {
-      timed_out = true;
-      break;
-    }
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  if (timed_out) {
-    kill(-pid, SIGKILL);
-    kill(pid, SIGKILL);
-    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-    }
-    return absl::UnavailableError(absl::StrCat(what, ": timed out after ",
-                                               absl::FormatDuration(options_.timeout),
-                                               "; killed. Output: ",
-                                               Truncate(output, kMaxLoggedBody)));
-  }
-  if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) return absl::OkStatus();
-  const std::string how = WIFEXITED(wstatus)
-                              ? absl::StrCat("exited with status ", WEXITSTATUS(wstatus))
-                              : absl::StrCat("killed by signal ", WTERMSIG(wstatus));
-  return absl::UnavailableError(
-      absl::StrCat(what, ": ", how, ": ", Truncate(output, kMaxLoggedBody)));
+  SubprocessOptions run;
+  run.argv = options_.command;
+  run.timeout = options_.timeout;
+  run.max_output_bytes = kMaxCapturedOutput;
+  run.merge_stderr = true;
+  absl::StatusOr<SubprocessResult> result = RunSubprocess(run);
+  if (!result.ok()) return absl::UnavailableError(absl::StrCat(what, ": ", result.status().message()));
+  if (result->success()) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat(what, ": ", result->Describe(options_.timeout),
+                                             result->timed_out ? ". Output: " : ": ",
+                                             Truncate(result->out, kMaxLoggedBody)));
 }
 
 }  // namespace promconf

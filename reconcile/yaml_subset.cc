@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
+#include "util/utf8.h"
 
 namespace promconf {
 namespace {
@@ -63,19 +64,6 @@ bool IsTrailer(absl::string_view s) {
 bool IsSeqEntry(absl::string_view t) { return t == "-" || (t.size() > 1 && t[0] == '-' && t[1] == ' '); }
 
 bool IsPlainNull(absl::string_view s) { return s == "~" || s == "null" || s == "Null" || s == "NULL"; }
-
-void AppendUtf8(uint32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xc0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  } else {
-    out->push_back(static_cast<char>(0xe0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  }
-}
 
 // A quoted scalar starting at s[*pos] (a quote) and ending on this line.
 bool ParseQuoted(absl::string_view s, size_t* pos, std::string* out) {

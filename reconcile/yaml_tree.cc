@@ -18,6 +18,7 @@
 #include "yaml-cpp/exceptions.h"
 #include "yaml-cpp/mark.h"
 #include "yaml-cpp/parser.h"
+#include "util/utf8.h"
 
 namespace promconf {
 namespace {
@@ -36,27 +37,6 @@ constexpr int kMaxTextFlowNesting = 256;
 
 int MarkLine(const YAML::Mark& m) { return m.line >= 0 ? m.line + 1 : 0; }
 
-// Decodes one UTF-8 sequence at s[i]; 0 when invalid.
-int Utf8Length(absl::string_view s, size_t i, uint32_t* cp) {
-  unsigned char c = static_cast<unsigned char>(s[i]);
-  if (c < 0x80) {
-    *cp = c;
-    return 1;
-  }
-  int len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-  if (len == 0 || i + len > s.size()) return 0;
-  uint32_t v = c & (0x7f >> len);
-  for (int k = 1; k < len; ++k) {
-    unsigned char cc = static_cast<unsigned char>(s[i + k]);
-    if ((cc & 0xc0) != 0x80) return 0;
-    v = (v << 6) | (cc & 0x3f);
-  }
-  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (v < kMin[len] || (v >= 0xd800 && v <= 0xdfff) || v > 0x10ffff) return 0;
-  *cp = v;
-  return len;
-}
-
 // YAML 1.1's printable set, as go-yaml v2 checks it (the BOM is not).
 bool YamlPrintable(uint32_t cp) {
   if (cp < 0x80) return cp == '\t' || cp == '\n' || cp == '\r' || (cp >= 0x20 && cp < 0x7f);
@@ -70,7 +50,7 @@ bool CheckText(absl::string_view text, YamlParseError* err) {
   if (text.substr(0, 3) == "\xef\xbb\xbf") i = 3;  // a leading byte order mark
   while (i < text.size()) {
     uint32_t cp = 0;
-    int len = Utf8Length(text, i, &cp);
+    int len = DecodeUtf8(text.substr(i), &cp);
     if (len == 0) {
       *err = {line, "", "invalid UTF-8"};
       return false;

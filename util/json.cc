@@ -1,6 +1,7 @@
 #include "util/json.h"
 
 #include <cstdint>
+#include "util/utf8.h"
 
 namespace promconf {
 namespace {
@@ -15,37 +16,6 @@ void AppendU4(std::string* out, uint32_t cp) {
                       kHex[(cp >> 4) & 0xf],
                       kHex[cp & 0xf]};
   out->append(esc, sizeof(esc));
-}
-
-// Length of the well-formed UTF-8 sequence starting at s[i] (2..4) and its
-// code point, or 0 when the bytes there are not one (Unicode Table 3-7).
-int Utf8Sequence(absl::string_view s, size_t i, uint32_t* cp) {
-  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
-  const unsigned char c = b(0);
-  int n;
-  unsigned char lo = 0x80, hi = 0xbf;  // allowed range of the second byte
-  if (c >= 0xc2 && c <= 0xdf) {
-    n = 2;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    n = 3;
-    if (c == 0xe0) lo = 0xa0;  // overlong
-    if (c == 0xed) hi = 0x9f;  // surrogates
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 4;
-    if (c == 0xf0) lo = 0x90;  // overlong
-    if (c == 0xf4) hi = 0x8f;  // past U+10FFFF
-  } else {
-    return 0;
-  }
-  if (s.size() - i < static_cast<size_t>(n)) return 0;
-  if (b(1) < lo || b(1) > hi) return 0;
-  uint32_t v = c & (0x7f >> n);
-  for (int k = 1; k < n; ++k) {
-    if ((b(k) & 0xc0) != 0x80) return 0;
-    v = (v << 6) | (b(k) & 0x3f);
-  }
-  *cp = v;
-  return n;
 }
 
 }  // namespace
@@ -76,7 +46,7 @@ void AppendJsonString(std::string* out, absl::string_view s) {
       continue;
     }
     uint32_t cp = 0;
-    const int n = Utf8Sequence(s, i, &cp);
+    const int n = DecodeUtf8(s.substr(i), &cp);
     if (n == 0) {
       AppendU4(out, 0xfffd);
       ++i;
@@ -105,7 +75,7 @@ bool IsValidUtf8(absl::string_view s) {
       continue;
     }
     uint32_t cp = 0;
-    const int n = Utf8Sequence(s, i, &cp);
+    const int n = DecodeUtf8(s.substr(i), &cp);
     if (n == 0) return false;
     i += n;
   }

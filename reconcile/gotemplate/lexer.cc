@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "util/utf8.h"
 
 namespace promconf::gotemplate {
 namespace {
@@ -58,36 +59,11 @@ std::string RuneString(int r) {
 
 // Go's utf8.DecodeRuneInString: an invalid or truncated sequence is
 // (RuneError, 1).
-int DecodeUtf8(absl::string_view s, size_t* width) {
-  if (s.empty()) {
-    *width = 0;
-    return kRuneError;
-  }
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  unsigned char c = p[0];
-  *width = 1;
-  if (c < 0x80) return c;
-  int need;
-  int r;
-  int min;
-  if (c >= 0xC2 && c <= 0xDF) {
-    need = 1, r = c & 0x1F, min = 0x80;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    need = 2, r = c & 0x0F, min = 0x800;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    need = 3, r = c & 0x07, min = 0x10000;
-  } else {
-    return kRuneError;
-  }
-  if (n < static_cast<size_t>(need) + 1) return kRuneError;
-  for (int i = 1; i <= need; ++i) {
-    if ((p[i] & 0xC0) != 0x80) return kRuneError;
-    r = (r << 6) | (p[i] & 0x3F);
-  }
-  if (r < min || r > 0x10FFFF || (r >= 0xD800 && r <= 0xDFFF)) return kRuneError;
-  *width = need + 1;
-  return r;
+int DecodeRune(absl::string_view s, size_t* width) {
+  uint32_t r = 0;
+  const int n = DecodeUtf8(s, &r);
+  *width = s.empty() ? 0 : n == 0 ? 1 : static_cast<size_t>(n);
+  return n == 0 ? kRuneError : static_cast<int>(r);
 }
 
 bool IsAlphaNumeric(int r) {
@@ -122,7 +98,7 @@ std::string ItemString(const Item& item) {
   size_t runes = 0, i = 0;
   while (i < v.size() && runes < 10) {
     size_t w;
-    DecodeUtf8(v.substr(i), &w);
+    DecodeRune(v.substr(i), &w);
     i += w;
     ++runes;
   }
@@ -158,7 +134,7 @@ int Lexer::NextRune() {
     return kEofRune;
   }
   size_t w;
-  int r = DecodeUtf8(input_.substr(pos_), &w);
+  int r = DecodeRune(input_.substr(pos_), &w);
   pos_ += w;
   last_width_ = w;
   return r;
@@ -206,9 +182,13 @@ Item Lexer::Next() {
       case State::kIdentifier: state_ = LexIdentifier(); break;
       case State::kField: state_ = LexFieldOrVariable(ItemType::kField); break;
       case State::kVariable: state_ = LexVariable(); break;
-      case State::kChar: state_ = LexChar(); break;
+      case State::kChar:
+        state_ = LexEscapedQuote('\'', ItemType::kCharConstant, "unterminated character constant");
+        break;
       case State::kNumber: state_ = LexNumber(); break;
-      case State::kQuote: state_ = LexQuote(); break;
+      case State::kQuote:
+        state_ = LexEscapedQuote('"', ItemType::kString, "unterminated quoted string");
+        break;
       case State::kRawQuote: state_ = LexRawQuote(); break;
       case State::kDone: break;
     }
@@ -452,18 +432,20 @@ Lexer::State Lexer::LexFieldOrVariable(ItemType type) {
   return State::kInsideAction;
 }
 
-Lexer::State Lexer::LexChar() {
+// Go's lexChar and lexQuote: to the closing `quote`, a backslash escaping
+// the next character; a newline or the end of input first is an error.
+Lexer::State Lexer::LexEscapedQuote(int quote, ItemType type, absl::string_view unterminated) {
   for (;;) {
     int r = NextRune();
     if (r == '\\') {
       int e = NextRune();
       if (e != kEofRune && e != '\n') continue;
-      return Errorf("unterminated character constant");
+      return Errorf(std::string(unterminated));
     }
-    if (r == kEofRune || r == '\n') return Errorf("unterminated character constant");
-    if (r == '\'') break;
+    if (r == kEofRune || r == '\n') return Errorf(std::string(unterminated));
+    if (r == quote) break;
   }
-  Emit(ItemType::kCharConstant);
+  Emit(type);
   return State::kInsideAction;
 }
 
@@ -513,20 +495,6 @@ Lexer::State Lexer::LexNumber() {
   return State::kInsideAction;
 }
 
-Lexer::State Lexer::LexQuote() {
-  for (;;) {
-    int r = NextRune();
-    if (r == '\\') {
-      int e = NextRune();
-      if (e != kEofRune && e != '\n') continue;
-      return Errorf("unterminated quoted string");
-    }
-    if (r == kEofRune || r == '\n') return Errorf("unterminated quoted string");
-    if (r == '"') break;
-  }
-  Emit(ItemType::kString);
-  return State::kInsideAction;
-}
 
 Lexer::State Lexer::LexRawQuote() {
   for (;;) {

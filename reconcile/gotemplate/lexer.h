@@ -101,9 +101,8 @@ class Lexer {
   State LexIdentifier();
   State LexFieldOrVariable(ItemType type);
   State LexVariable();
-  State LexChar();
+  State LexEscapedQuote(int quote, ItemType type, absl::string_view unterminated);
   State LexNumber();
-  State LexQuote();
   State LexRawQuote();
 
   const absl::string_view input_;
@@ -121,7 +120,7 @@ class Lexer {
 
 // Go's utf8.DecodeRuneInString: an invalid or truncated sequence is
 // (U+FFFD, width 1).
-int DecodeUtf8(absl::string_view s, size_t* width);
+int DecodeRune(absl::string_view s, size_t* width);
 
 // Go's unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_'.
 bool IsAlphaNumeric(int rune);

@@ -18,6 +18,8 @@
 #include "absl/strings/string_view.h"
 #include "reconcile/gotemplate/lexer.h"
 #include "reconcile/gotemplate/template.h"
+#include "util/go_strconv.h"
+#include "util/utf8.h"
 
 namespace promconf::gotemplate {
 namespace {
@@ -25,36 +27,6 @@ namespace {
 // ---- Go's strconv, as far as validity goes --------------------------------
 
 char Lower(char c) { return static_cast<char>(c | ('x' - 'X')); }
-
-// strconv's underscoreOK: underscores only between digits (or after a base
-// prefix).
-bool UnderscoreOk(absl::string_view s) {
-  char saw = '^';
-  size_t i = 0;
-  if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
-  bool hex = false;
-  if (s.size() >= 2 && s[0] == '0' &&
-      (Lower(s[1]) == 'b' || Lower(s[1]) == 'o' || Lower(s[1]) == 'x')) {
-    i = 2;
-    saw = '0';
-    hex = Lower(s[1]) == 'x';
-  }
-  for (; i < s.size(); ++i) {
-    char c = s[i];
-    if ((c >= '0' && c <= '9') || (hex && Lower(c) >= 'a' && Lower(c) <= 'f')) {
-      saw = '0';
-      continue;
-    }
-    if (c == '_') {
-      if (saw != '0') return false;
-      saw = '_';
-      continue;
-    }
-    if (saw == '_') return false;
-    saw = '!';
-  }
-  return saw != '_';
-}
 
 // strconv.ParseUint(s, 0, 64) succeeds.
 bool ParseUintOk(absl::string_view s0) {
@@ -90,7 +62,7 @@ bool ParseUintOk(absl::string_view s0) {
     n = n * base + d;
     if (n > UINT64_MAX) return false;
   }
-  if (underscores && !UnderscoreOk(s0)) return false;
+  if (underscores && !GoUnderscoreOk(s0)) return false;
   return true;
 }
 
@@ -167,7 +139,7 @@ bool ParseFloatOk(absl::string_view s) {
   } else if (hex) {
     return false;  // a hex mantissa needs its exponent
   }
-  if (underscores && !UnderscoreOk(s.substr(0, i))) return false;
+  if (underscores && !GoUnderscoreOk(s.substr(0, i))) return false;
   if (i != s.size()) return false;
   std::string clean;
   for (char c : s) {
@@ -179,24 +151,6 @@ bool ParseFloatOk(absl::string_view s) {
 
 bool IsHex(char c) { return (c >= '0' && c <= '9') || (Lower(c) >= 'a' && Lower(c) <= 'f'); }
 
-void AppendUtf8(uint32_t r, std::string* out) {
-  if (r < 0x80) {
-    *out += static_cast<char>(r);
-  } else if (r < 0x800) {
-    *out += static_cast<char>(0xC0 | (r >> 6));
-    *out += static_cast<char>(0x80 | (r & 0x3F));
-  } else if (r < 0x10000) {
-    *out += static_cast<char>(0xE0 | (r >> 12));
-    *out += static_cast<char>(0x80 | ((r >> 6) & 0x3F));
-    *out += static_cast<char>(0x80 | (r & 0x3F));
-  } else {
-    *out += static_cast<char>(0xF0 | (r >> 18));
-    *out += static_cast<char>(0x80 | ((r >> 12) & 0x3F));
-    *out += static_cast<char>(0x80 | ((r >> 6) & 0x3F));
-    *out += static_cast<char>(0x80 | (r & 0x3F));
-  }
-}
-
 // strconv.UnquoteChar: consumes one character or escape of a literal quoted
 // with `quote` from *s and appends its value to *out. false on a syntax
 // error.
@@ -206,7 +160,7 @@ bool UnquoteChar(absl::string_view* s, char quote, std::string* out) {
   if (c == quote && (quote == '\'' || quote == '"')) return false;
   if (static_cast<unsigned char>(c) >= 0x80) {
     size_t w;
-    uint32_t r = static_cast<uint32_t>(DecodeUtf8(*s, &w));
+    uint32_t r = static_cast<uint32_t>(DecodeRune(*s, &w));
     AppendUtf8(r, out);  // an invalid byte becomes U+FFFD, as in Go
     s->remove_prefix(w);
     return true;
@@ -324,7 +278,7 @@ bool IsUnicodeSpace(uint32_t r) {
 bool IsBlank(absl::string_view text) {
   while (!text.empty()) {
     size_t w;
-    if (!IsUnicodeSpace(static_cast<uint32_t>(DecodeUtf8(text, &w)))) return false;
+    if (!IsUnicodeSpace(static_cast<uint32_t>(DecodeRune(text, &w)))) return false;
     text.remove_prefix(w);
   }
   return true;
@@ -485,6 +439,18 @@ class Parser {
   }
 
   bool ItemList(bool* empty, NodeKind* end, size_t* end_pos);
+  // The body of a {{define}} or {{block}} up to its {{end}}, added as the
+  // template `name`. It is a new tree: only "$" is in scope, and it is
+  // outside any range.
+  bool TemplateBody(absl::string_view clause, const std::string& name, size_t pos) {
+    NewTree tree(this);
+    bool empty;
+    NodeKind end;
+    size_t end_pos;
+    if (!ItemList(&empty, &end, &end_pos)) return false;
+    if (end != NodeKind::kEnd) return Errorf(end_pos, absl::StrCat("unexpected {{else}} in ", clause));
+    return AddTemplate(name, empty, pos);
+  }
   bool TextOrAction(NodeKind* kind, size_t* pos);
   bool Action(NodeKind* kind, size_t* pos);
   bool ParseDefinition();
@@ -544,15 +510,7 @@ bool Parser::ParseDefinition() {
   }
   if (!UnquoteOk(name_token.val)) return Errorf(name_token.pos, "invalid syntax");
   if (!Expect(ItemType::kRightDelim, kContext)) return false;
-  // A definition is a new tree: only "$" is in scope, and it is outside any
-  // range.
-  NewTree tree(this);
-  bool empty;
-  NodeKind end;
-  size_t end_pos;
-  if (!ItemList(&empty, &end, &end_pos)) return false;
-  if (end != NodeKind::kEnd) return Errorf(end_pos, "unexpected {{else}} in define clause");
-  return AddTemplate(Unquote(name_token.val), empty, name_token.pos);
+  return TemplateBody("define clause", Unquote(name_token.val), name_token.pos);
 }
 
 bool Parser::ItemList(bool* empty, NodeKind* end, size_t* end_pos) {
@@ -870,14 +828,7 @@ bool Parser::BlockControl() {
   std::string name;
   if (!TemplateName(token, kContext, &name)) return false;
   if (!Pipeline(kContext, ItemType::kRightDelim)) return false;
-  // The block's body is a new tree, like a definition.
-  NewTree tree(this);
-  bool empty;
-  NodeKind end;
-  size_t end_pos;
-  if (!ItemList(&empty, &end, &end_pos)) return false;
-  if (end != NodeKind::kEnd) return Errorf(end_pos, "unexpected {{else}} in block clause");
-  return AddTemplate(name, empty, token.pos);
+  return TemplateBody("block clause", name, token.pos);
 }
 
 bool Parser::TemplateControl() {

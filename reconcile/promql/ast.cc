@@ -197,17 +197,6 @@ std::string FormatDuration(int64_t ns) {
 
 namespace {
 
-bool IsLegacyName(absl::string_view s) {
-  if (s.empty()) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    bool ok = c == '_' || absl::ascii_isalpha(static_cast<unsigned char>(c)) ||
-              (i > 0 && absl::ascii_isdigit(static_cast<unsigned char>(c)));
-    if (!ok) return false;
-  }
-  return true;
-}
-
 std::string FormatFloat(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
@@ -237,14 +226,14 @@ const char* MatchOpString(MatchType t) {
 }
 
 std::string MatcherString(const LabelMatcher& m) {
-  std::string name = IsLegacyName(m.name) ? m.name : GoQuote(m.name);
+  std::string name = IsLegacyLabelName(m.name) ? m.name : GoQuote(m.name);
   return absl::StrCat(name, MatchOpString(m.type), GoQuote(m.value));
 }
 
 void WriteLabels(const std::vector<std::string>& labels, std::string* out) {
   for (size_t i = 0; i < labels.size(); ++i) {
     if (i > 0) out->append(", ");
-    out->append(IsLegacyName(labels[i]) ? labels[i] : GoQuote(labels[i]));
+    out->append(IsLegacyLabelName(labels[i]) ? labels[i] : GoQuote(labels[i]));
   }
 }
 
@@ -500,6 +489,17 @@ void EnforceLabel(Expr& expr, absl::string_view label, absl::string_view value) 
   if (expr.lhs) EnforceLabel(*expr.lhs, label, value);
   if (expr.rhs && expr.kind != ExprKind::kDuration) EnforceLabel(*expr.rhs, label, value);
   for (auto& a : expr.args) EnforceLabel(*a, label, value);
+}
+
+bool IsLegacyLabelName(absl::string_view s) {
+  if (s.empty()) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    bool ok = c == '_' || absl::ascii_isalpha(static_cast<unsigned char>(c)) ||
+              (i > 0 && absl::ascii_isdigit(static_cast<unsigned char>(c)));
+    if (!ok) return false;
+  }
+  return true;
 }
 
 }  // namespace promconf::promql

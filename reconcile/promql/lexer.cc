@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "util/utf8.h"
 
 namespace promconf::promql::internal {
 namespace {
@@ -31,21 +32,7 @@ std::string RuneU(int r) {
 
 std::string EncodeUtf8(int r) {
   std::string utf8;
-  if (r < 0x80) {
-    utf8.push_back(static_cast<char>(r));
-  } else if (r < 0x800) {
-    utf8.push_back(static_cast<char>(0xC0 | (r >> 6)));
-    utf8.push_back(static_cast<char>(0x80 | (r & 0x3F)));
-  } else if (r < 0x10000) {
-    utf8.push_back(static_cast<char>(0xE0 | (r >> 12)));
-    utf8.push_back(static_cast<char>(0x80 | ((r >> 6) & 0x3F)));
-    utf8.push_back(static_cast<char>(0x80 | (r & 0x3F)));
-  } else {
-    utf8.push_back(static_cast<char>(0xF0 | (r >> 18)));
-    utf8.push_back(static_cast<char>(0x80 | ((r >> 12) & 0x3F)));
-    utf8.push_back(static_cast<char>(0x80 | ((r >> 6) & 0x3F)));
-    utf8.push_back(static_cast<char>(0x80 | (r & 0x3F)));
-  }
+  AppendUtf8(static_cast<uint32_t>(r), &utf8);
   return utf8;
 }
 
@@ -96,6 +83,21 @@ Tok KeywordOf(absl::string_view lower, Version v, bool* is_number) {
     return Tok::kIdentifier;
   }
   return it->second;
+}
+
+// The arithmetic operators and the comma: one character, one token, in a
+// statement and in a duration expression alike.
+bool SingleCharOperator(int r, Tok* t) {
+  switch (r) {
+    case ',': *t = Tok::kComma; return true;
+    case '*': *t = Tok::kMul; return true;
+    case '/': *t = Tok::kDiv; return true;
+    case '%': *t = Tok::kMod; return true;
+    case '+': *t = Tok::kAdd; return true;
+    case '-': *t = Tok::kSub; return true;
+    case '^': *t = Tok::kPow; return true;
+    default: return false;
+  }
 }
 
 }  // namespace
@@ -157,36 +159,12 @@ int Lexer::NextRune() {
     ++pos_;
     return c;
   }
-  // Decode UTF-8 as Go does: an invalid sequence is one byte of RuneError.
-  size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-  int r = -1;
-  if (n > 0 && c <= 0xF4 && pos_ + n <= input_.size()) {
-    r = n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
-    bool ok = true;
-    for (size_t k = 1; k < n; ++k) {
-      unsigned char cc = static_cast<unsigned char>(input_[pos_ + k]);
-      if ((cc & 0xC0) != 0x80) {
-        ok = false;
-        break;
-      }
-      r = (r << 6) | (cc & 0x3F);
-    }
-    if (ok) {
-      if ((n == 3 && r < 0x800) || (n == 4 && (r < 0x10000 || r > 0x10FFFF)) ||
-          (r >= 0xD800 && r <= 0xDFFF)) {
-        ok = false;
-      }
-    }
-    if (!ok) r = -1;
-  }
-  if (r < 0) {
-    width_ = 1;
-    ++pos_;
-    return kRuneError;
-  }
-  width_ = n;
-  pos_ += n;
-  return r;
+  // As Go decodes: an invalid sequence is one byte of RuneError.
+  uint32_t r = 0;
+  const int n = DecodeUtf8(input_.substr(pos_), &r);
+  width_ = n == 0 ? 1 : static_cast<size_t>(n);
+  pos_ += width_;
+  return n == 0 ? kRuneError : static_cast<int>(r);
 }
 
 int Lexer::Peek() {
@@ -289,25 +267,12 @@ Token Lexer::LexStatements() {
   }
   PROMQL_SKIP_COMMENT();
   int r = NextRune();
+  if (Tok op; SingleCharOperator(r, &op)) return Emit(op);
   switch (r) {
     case kEofRune:
       if (paren_depth_ != 0) return Error("unclosed left parenthesis");
       if (bracket_open_) return Error("unclosed left bracket");
       return Emit(Tok::kEof);
-    case ',':
-      return Emit(Tok::kComma);
-    case '*':
-      return Emit(Tok::kMul);
-    case '/':
-      return Emit(Tok::kDiv);
-    case '%':
-      return Emit(Tok::kMod);
-    case '+':
-      return Emit(Tok::kAdd);
-    case '-':
-      return Emit(Tok::kSub);
-    case '^':
-      return Emit(Tok::kPow);
     case '=': {
       int t = Peek();
       if (t == '=') {
@@ -344,14 +309,8 @@ Token Lexer::LexStatements() {
     case '`':
       return LexRawString();
     case '(':
-      ++paren_depth_;
-      return Emit(Tok::kLeftParen);
-    case ')': {
-      Token t = Emit(Tok::kRightParen);
-      --paren_depth_;
-      if (paren_depth_ < 0) return Error("unexpected right parenthesis ')'");
-      return t;
-    }
+    case ')':
+      return LexParen(r);
     case '{':
       brace_open_ = true;
       return Emit(Tok::kLeftBrace);
@@ -395,9 +354,21 @@ Token Lexer::LexStatements() {
   return Error(absl::StrCat("unexpected character: ", QuoteRune(r)));
 }
 
+Token Lexer::LexParen(int r) {
+  if (r == '(') {
+    ++paren_depth_;
+    return Emit(Tok::kLeftParen);
+  }
+  Token t = Emit(Tok::kRightParen);
+  --paren_depth_;
+  if (paren_depth_ < 0) return Error("unexpected right parenthesis ')'");
+  return t;
+}
+
 Token Lexer::LexDurationExpr() {
   PROMQL_SKIP_COMMENT();
   int r = NextRune();
+  if (Tok op; SingleCharOperator(r, &op)) return Emit(op);
   switch (r) {
     case kEofRune:
       return Error("unexpected end of input in duration expression");
@@ -415,21 +386,8 @@ Token Lexer::LexDurationExpr() {
       return t;
     }
     case '(':
-      ++paren_depth_;
-      return Emit(Tok::kLeftParen);
-    case ')': {
-      Token t = Emit(Tok::kRightParen);
-      --paren_depth_;
-      if (paren_depth_ < 0) return Error("unexpected right parenthesis ')'");
-      return t;
-    }
-    case '+': return Emit(Tok::kAdd);
-    case '-': return Emit(Tok::kSub);
-    case '*': return Emit(Tok::kMul);
-    case '/': return Emit(Tok::kDiv);
-    case '%': return Emit(Tok::kMod);
-    case '^': return Emit(Tok::kPow);
-    case ',': return Emit(Tok::kComma);
+    case ')':
+      return LexParen(r);
     default: break;
   }
   if (IsSpace(r)) {

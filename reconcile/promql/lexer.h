@@ -39,31 +39,13 @@ enum class Tok {
   kDiv,
   kMod,
   kPow,
-  kEqlc,
-  kNeq,
-  kLss,
-  kLte,
-  kGtr,
-  kGte,
+  PROMQL_COMPARISONS(PROMQL_ENUMERATOR)
   kLand,
   kLor,
   kLunless,
   kAtan2,
   // aggregators
-  kSum,
-  kAvg,
-  kCount,
-  kMin,
-  kMax,
-  kGroup,
-  kStddev,
-  kStdvar,
-  kTopk,
-  kBottomk,
-  kCountValues,
-  kQuantile,
-  kLimitk,
-  kLimitRatio,
+  PROMQL_AGGREGATORS(PROMQL_ENUMERATOR)
   // keywords
   kBool,
   kBy,
@@ -119,6 +101,8 @@ class Lexer {
   Token LexStatements();
   Token LexInsideBraces();
   Token LexDurationExpr();
+  // "(" or ")", counting the nesting depth.
+  Token LexParen(int r);
   Token LexString(int quote);
   Token LexRawString();
   Token LexNumberOrDuration();

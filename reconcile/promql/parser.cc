@@ -24,6 +24,8 @@
 #include "reconcile/promql/lexer.h"
 #include "reconcile/promql/promql.h"
 #include "util/json.h"
+#include "util/go_strconv.h"
+#include "util/utf8.h"
 
 namespace promconf::promql {
 
@@ -34,35 +36,6 @@ using internal::Token;
 
 namespace {
 
-
-bool IsLegacyLabelName(absl::string_view s) {
-  if (s.empty()) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    bool ok = c == '_' || absl::ascii_isalpha(static_cast<unsigned char>(c)) ||
-              (i > 0 && absl::ascii_isdigit(static_cast<unsigned char>(c)));
-    if (!ok) return false;
-  }
-  return true;
-}
-
-void AppendUtf8(uint32_t r, std::string* out) {
-  if (r < 0x80) {
-    out->push_back(static_cast<char>(r));
-  } else if (r < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (r >> 6)));
-    out->push_back(static_cast<char>(0x80 | (r & 0x3F)));
-  } else if (r < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (r >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((r >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (r & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (r >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((r >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((r >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (r & 0x3F)));
-  }
-}
 
 int HexVal(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -147,39 +120,6 @@ bool Unquote(absl::string_view s, std::string* out) {
   return true;
 }
 
-// Go's underscoreOK (strconv): underscores only between digits or after a
-// base prefix.
-bool UnderscoreOk(absl::string_view s) {
-  char saw = '^';
-  size_t i = 0;
-  if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
-  bool hex = false;
-  if (s.size() >= 2 && s[0] == '0') {
-    char l = absl::ascii_tolower(static_cast<unsigned char>(s[1]));
-    if (l == 'b' || l == 'o' || l == 'x') {
-      i = 2;
-      saw = '0';
-      hex = l == 'x';
-    }
-  }
-  for (; i < s.size(); ++i) {
-    char c = s[i];
-    char l = absl::ascii_tolower(static_cast<unsigned char>(c));
-    if ((c >= '0' && c <= '9') || (hex && l >= 'a' && l <= 'f')) {
-      saw = '0';
-      continue;
-    }
-    if (c == '_') {
-      if (saw != '0') return false;
-      saw = '_';
-      continue;
-    }
-    if (saw == '_') return false;
-    saw = '!';
-  }
-  return saw != '_';
-}
-
 // strconv.ParseInt(s, 0, 64).
 bool GoParseInt(absl::string_view s, int64_t* out) {
   if (s.empty()) return false;
@@ -209,7 +149,7 @@ bool GoParseInt(absl::string_view s, int64_t* out) {
     any = true;
   }
   if (!any && !(base == 8 && digits.empty())) return false;
-  if (underscores && !UnderscoreOk(s)) return false;
+  if (underscores && !GoUnderscoreOk(s)) return false;
   *out = static_cast<int64_t>(v);
   return true;
 }
@@ -236,7 +176,7 @@ bool GoParseFloat(absl::string_view s, double* out, std::string* err) {
     return true;
   }
   if (absl::StrContains(lower, '_')) {
-    if (!UnderscoreOk(lower)) return syntax();
+    if (!GoUnderscoreOk(lower)) return syntax();
     lower.erase(std::remove(lower.begin(), lower.end(), '_'), lower.end());
     body = lower;
     if (!body.empty() && (body[0] == '+' || body[0] == '-')) body.remove_prefix(1);
@@ -551,6 +491,33 @@ class Parser {
   void AddError(uint32_t pos, std::string message) {
     errors_.push_back({pos, std::move(message)});
   }
+  // step(), range(), min_of(a, b), max_of(a, b) from `name` to `close`.
+  static std::unique_ptr<Expr> DurationCall(Op op, const Token& name, const Token& close) {
+    auto e = std::make_unique<Expr>();
+    e->kind = ExprKind::kDuration;
+    e->op = op;
+    e->start = name.pos;
+    e->end = close.pos + 1;
+    return e;
+  }
+
+  // After an item of a "(a, b)" or "{a, b}" list: "," goes on to the next
+  // item (a trailing one before `close` ends the list), `close` ends it,
+  // anything else is a syntax error.
+  enum class ListStep { kNext, kEnd, kError };
+  ListStep AfterListItem(Tok close, absl::string_view context, absl::string_view expected) {
+    if (PeekIs(Tok::kComma)) {
+      Consume();
+      if (!PeekIs(close)) return ListStep::kNext;
+    }
+    if (PeekIs(close)) {
+      Consume();
+      return ListStep::kEnd;
+    }
+    Unexpected(context, expected);
+    return ListStep::kError;
+  }
+
   // A syntax error at the lookahead: "unexpected X[ in ctx][, expected Y]".
   std::nullptr_t Unexpected(absl::string_view context, absl::string_view expected) {
     const Token& t = Peek();
@@ -666,20 +633,9 @@ class Parser {
         AddError(label_pos, absl::StrCat("invalid label name for grouping: ", GoQuote(label)));
       }
       out->push_back(std::move(label));
-      if (PeekIs(Tok::kComma)) {
-        Consume();
-        if (PeekIs(Tok::kRightParen)) {
-          Consume();
-          return true;
-        }
-        continue;
-      }
-      if (PeekIs(Tok::kRightParen)) {
-        Consume();
-        return true;
-      }
-      Unexpected("grouping opts", "\",\" or \")\"");
-      return false;
+      const ListStep step = AfterListItem(Tok::kRightParen, "grouping opts", "\",\" or \")\"");
+      if (step == ListStep::kNext) continue;
+      return step == ListStep::kEnd;
     }
   }
 
@@ -968,20 +924,9 @@ class Parser {
         out->push_back(std::move(m));
       }
     next:
-      if (PeekIs(Tok::kComma)) {
-        Consume();
-        if (PeekIs(Tok::kRightBrace)) {
-          Consume();
-          return true;
-        }
-        continue;
-      }
-      if (PeekIs(Tok::kRightBrace)) {
-        Consume();
-        return true;
-      }
-      Unexpected("label matching", "\",\" or \"}\"");
-      return false;
+      const ListStep step = AfterListItem(Tok::kRightBrace, "label matching", "\",\" or \"}\"");
+      if (step == ListStep::kNext) continue;
+      return step == ListStep::kEnd;
     }
   }
 
@@ -1325,13 +1270,7 @@ class Parser {
       if (!PeekIs(Tok::kLeftParen)) return Unexpected("", "");
       Consume();
       if (!PeekIs(Tok::kRightParen)) return Unexpected("", "");
-      Token close = Consume();
-      auto e = std::make_unique<Expr>();
-      e->kind = ExprKind::kDuration;
-      e->op = kw == Tok::kStep ? Op::kStep : Op::kRange;
-      e->start = t.pos;
-      e->end = close.pos + 1;
-      return e;
+      return DurationCall(kw == Tok::kStep ? Op::kStep : Op::kRange, t, Consume());
     }
     if (kw == Tok::kMinOf || kw == Tok::kMaxOf) {
       Consume();
@@ -1344,12 +1283,7 @@ class Parser {
       std::unique_ptr<Expr> b = ParseDurationExpr(0);
       if (failed_ || b == nullptr) return Unexpected("", "");
       if (!PeekIs(Tok::kRightParen)) return Unexpected("", "");
-      Token close = Consume();
-      auto e = std::make_unique<Expr>();
-      e->kind = ExprKind::kDuration;
-      e->op = kw == Tok::kMinOf ? Op::kMinOf : Op::kMaxOf;
-      e->start = t.pos;
-      e->end = close.pos + 1;
+      auto e = DurationCall(kw == Tok::kMinOf ? Op::kMinOf : Op::kMaxOf, t, Consume());
       e->lhs = std::move(a);
       e->rhs = std::move(b);
       return e;

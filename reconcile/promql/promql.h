@@ -83,6 +83,15 @@ struct LabelMatcher {
   friend bool operator==(const LabelMatcher&, const LabelMatcher&) = default;
 };
 
+// The aggregation operators, in Prometheus' order: one list for the AST's
+// Op and the lexer's Tok (which keeps them contiguous, kSum..kLimitRatio).
+#define PROMQL_AGGREGATORS(X) \
+  X(kSum) X(kAvg) X(kCount) X(kMin) X(kMax) X(kGroup) X(kStddev) X(kStdvar) X(kTopk) X(kBottomk) \
+      X(kCountValues) X(kQuantile) X(kLimitk) X(kLimitRatio)
+// The comparison operators, in the same order for both.
+#define PROMQL_COMPARISONS(X) X(kEqlc) X(kNeq) X(kLss) X(kLte) X(kGtr) X(kGte)
+#define PROMQL_ENUMERATOR(name) name,
+
 // Binary operators, aggregation operators.
 enum class Op {
   kNone,
@@ -90,12 +99,7 @@ enum class Op {
   kOr,
   kAnd,
   kUnless,
-  kEqlc,
-  kNeq,
-  kLss,
-  kLte,
-  kGtr,
-  kGte,
+  PROMQL_COMPARISONS(PROMQL_ENUMERATOR)
   kAdd,
   kSub,
   kMul,
@@ -104,20 +108,7 @@ enum class Op {
   kAtan2,
   kPow,
   // aggregations
-  kSum,
-  kAvg,
-  kCount,
-  kMin,
-  kMax,
-  kGroup,
-  kStddev,
-  kStdvar,
-  kTopk,
-  kBottomk,
-  kCountValues,
-  kQuantile,
-  kLimitk,
-  kLimitRatio,
+  PROMQL_AGGREGATORS(PROMQL_ENUMERATOR)
   // duration expressions only
   kStep,
   kRange,
@@ -253,6 +244,10 @@ void EnforceLabel(Expr& expr, absl::string_view label, absl::string_view value);
 
 // Go's strconv.Quote (what Prometheus' printer uses for strings).
 std::string GoQuote(absl::string_view s);
+
+// [a-zA-Z_][a-zA-Z0-9_]*: a label name as every release reads it unquoted
+// (the only kind before 3.0).
+bool IsLegacyLabelName(absl::string_view s);
 // Prometheus' model.Duration.String() of `ns` (>= 0), e.g. "1h30m".
 std::string FormatDuration(int64_t ns);
 

@@ -2,10 +2,12 @@
 // valid UTF-8 JSON that a strict parser reads back.
 
 #include "util/json.h"
+#include "util/utf8.h"
 
 #include <cstdint>
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
 #include "rapidjson/encodings.h"
@@ -89,6 +91,74 @@ TEST(JsonStringTest, AnyBytesGiveValidUtf8Json) {
     std::string back;
     EXPECT_TRUE(ReadBack(json, &back)) << json;
     EXPECT_EQ(IsValidUtf8(t), StrictUtf8(t)) << json;
+  }
+}
+
+// util/utf8.h's decoder against the decoders it replaced (decode the
+// bits the lead byte promises, then refuse overlongs, surrogates and values
+// past U+10FFFF): every 1- and 2-byte input, every 3-byte input and a
+// sweep of 4-byte ones, with trailing bytes.
+int ReferenceDecode(absl::string_view s, uint32_t* cp) {
+  if (s.empty()) return 0;
+  const unsigned char c = static_cast<unsigned char>(s[0]);
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  }
+  const int len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+  if (len == 0 || static_cast<size_t>(len) > s.size()) return 0;
+  uint32_t v = c & (0x7f >> len);
+  for (int k = 1; k < len; ++k) {
+    const unsigned char cc = static_cast<unsigned char>(s[k]);
+    if ((cc & 0xc0) != 0x80) return 0;
+    v = (v << 6) | (cc & 0x3f);
+  }
+  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (v < kMin[len] || (v >= 0xd800 && v <= 0xdfff) || v > 0x10ffff) return 0;
+  *cp = v;
+  return len;
+}
+
+void ExpectSameDecode(const std::string& s) {
+  uint32_t a = 0xdead, b = 0xdead;
+  const int n = DecodeUtf8(s, &a), m = ReferenceDecode(s, &b);
+  ASSERT_EQ(n, m) << absl::CHexEscape(s);
+  if (n != 0) {
+    ASSERT_EQ(a, b) << absl::CHexEscape(s);
+  }
+}
+
+TEST(Utf8Test, DecoderAgreesWithTheReferenceOnEveryShortInput) {
+  EXPECT_EQ(DecodeUtf8("", nullptr), 0);
+  for (int x = 0; x < 256; ++x) ExpectSameDecode(std::string(1, static_cast<char>(x)));
+  for (int x = 0; x < 0x10000; ++x) {
+    ExpectSameDecode({static_cast<char>(x >> 8), static_cast<char>(x)});
+    ExpectSameDecode({static_cast<char>(x >> 8), static_cast<char>(x), 'z'});
+  }
+  for (int x = 0xe00000; x < 0xf00000; ++x) {
+    ExpectSameDecode({static_cast<char>(x >> 16), static_cast<char>(x >> 8), static_cast<char>(x)});
+  }
+  for (int lead = 0xf0; lead < 0x100; ++lead) {
+    for (int x = 0; x < 0x10000; ++x) {
+      ExpectSameDecode({static_cast<char>(lead), static_cast<char>(x >> 8), static_cast<char>(x),
+                        static_cast<char>(0x80 | (x & 0x3f))});
+    }
+  }
+}
+
+// Every scalar value round-trips through the encoder and the decoder.
+TEST(Utf8Test, EveryCodePointRoundTrips) {
+  for (uint32_t cp = 0; cp < 0x110000; ++cp) {
+    std::string s;
+    AppendUtf8(cp, &s);
+    uint32_t back = 0;
+    const int n = DecodeUtf8(s, &back);
+    if (cp >= 0xd800 && cp <= 0xdfff) {
+      ASSERT_EQ(n, 0) << cp;
+      continue;
+    }
+    ASSERT_EQ(n, static_cast<int>(s.size())) << cp;
+    ASSERT_EQ(back, cp);
   }
 }
 

@@ -43,8 +43,10 @@ class OutputReconcilerTest : public ::testing::Test {
  protected:
   OutputReconcilerTest() : store_({"kv", "local"}) {}
 
-  std::unique_ptr<OutputReconciler> Make(bool dry_run = false, std::string base = "") {
+  std::unique_ptr<OutputReconciler> Make(bool dry_run = false, std::string base = "",
+                                         Metrics* metrics = nullptr) {
     OutputOptions o;
+    o.metrics = metrics;
     o.dir = dir_.path() + "/out";
     o.dry_run = dry_run;
     if (!base.empty()) {
@@ -103,6 +105,52 @@ TEST_F(OutputReconcilerTest, TargetsOnlyChangesNeedNoReload) {
   store_.Upsert("kv", Doc("a.rules.yml", kGoodRulesV2));
   ASSERT_TRUE(r->Reconcile("render").status.ok());
   EXPECT_TRUE(r->LastReport().reload_needed);
+}
+
+// promconf_fragments_rejected_total{kind, reason} counts each refused
+// document version once, under a reason from the bounded set, and every
+// series exists at zero from the start.
+TEST_F(OutputReconcilerTest, RejectionsCountedPerReasonOncePerVersion) {
+  Metrics metrics;
+  auto value = [&](const std::string& kind, const std::string& reason) {
+    const std::string text = metrics.ExpositionText();
+    const std::string series =
+        absl::StrCat("promconf_fragments_rejected_total{kind=\"", kind, "\",reason=\"", reason, "\"} ");
+    const size_t at = text.find(series);
+    if (at == std::string::npos) return std::string("absent");
+    return text.substr(at + series.size(), text.find('\n', at) - at - series.size());
+  };
+  auto r = Make(false, "", &metrics);
+  EXPECT_EQ(value("targets", "promtool"), "0");
+  EXPECT_EQ(value("scrape", "duplicate_job"), "0");
+
+  store_.Upsert("kv", Doc("schema.rules.yml", kBadRules));
+  store_.Upsert("kv", Doc("expr.rules.yml", "groups:\n- name: g\n  rules:\n  - record: a:b\n    expr: up +\n"));
+  store_.Upsert("kv", Doc("tmpl.rules.yml",
+                          "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n"
+                          "    annotations: {summary: '{{ .Nope'}\n"));
+  store_.Upsert("kv", Doc("yaml.rules.yml", "groups: [\n"));
+  store_.Upsert("kv", Doc("twice.scrape.yml", "- job_name: a\n- job_name: a\n"));
+  store_.Upsert("kv", Doc("one.scrape.yml", "job_name: shared\n"));
+  store_.Upsert("local", Doc("other.scrape.yml", "job_name: shared\n"));
+  store_.Upsert("local", Doc("big.targets.json", std::string(2 << 20, ' ')));
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  EXPECT_EQ(value("rules", "schema"), "1");
+  EXPECT_EQ(value("rules", "expr"), "1");
+  EXPECT_EQ(value("rules", "template"), "1");
+  EXPECT_EQ(value("rules", "yaml"), "1");
+  EXPECT_EQ(value("scrape", "duplicate_job"), "1");
+  EXPECT_EQ(value("scrape", "render"), "1");  // the second "shared" job
+  EXPECT_EQ(value("targets", "too_large"), "1");
+  EXPECT_EQ(value("rules", "promtool"), "0");
+
+  // The same versions again: not counted again. A new bad version is.
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  EXPECT_EQ(value("rules", "schema"), "1");
+  store_.Upsert("kv", Doc("schema.rules.yml", std::string(kBadRules) + "# v2\n"));
+  ASSERT_TRUE(r->Reconcile("render").status.ok());
+  EXPECT_EQ(value("rules", "schema"), "2");
+  EXPECT_EQ(value("scrape", "render"), "1");
 }
 
 TEST_F(OutputReconcilerTest, WritesTreeAndDoesNotRewriteWhenUnchanged) {
@@ -351,16 +399,6 @@ TEST_F(OutputReconcilerTest, IoErrorIsUnavailableBadBaseIsTerminal) {
   auto good = Make(false, "global: {scrape_interval: 15s}\n");
   ASSERT_TRUE(good->Reconcile("render").status.ok());
   EXPECT_THAT(Out("prometheus.yml"), HasSubstr("global:\n  scrape_interval: 15s\n"));
-}
-
-TEST(UnifiedDiffTest, Hunks) {
-  std::string a = "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n";
-  std::string b = "1\n2\n3\n4\nfive\n6\n7\n8\n9\n10\n11\n";
-  EXPECT_EQ(UnifiedDiff("f", &a, &b),
-            "--- a/f\n+++ b/f\n@@ -2,9 +2,10 @@\n 2\n 3\n 4\n-5\n+five\n 6\n 7\n 8\n 9\n 10\n+11\n");
-  EXPECT_EQ(UnifiedDiff("f", &a, &a), "");
-  std::string one = "x\n";
-  EXPECT_EQ(UnifiedDiff("f", nullptr, &one), "--- /dev/null\n+++ b/f\n@@ -0,0 +1,1 @@\n+x\n");
 }
 
 }  // namespace
