@@ -48,4 +48,4 @@ format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
 
 clean:
-	rm -rf build build-asan build-tsan out build-asan.log build-tsan.log
+	rm -rf build build-asan build-tsan out build-asan.log build-tsan.log build-asan.rc build-tsan.rc

@@ -13,10 +13,10 @@
 # runs one stage.
 #
 # The tests wait on servers far more than they compute (the release suite
-# uses about a sixth of one core over its run), so the next tree builds while
-# a tree's tests run, at the lowest CPU priority: the tests still get the CPU
-# whenever they want it and the builds fill the rest. Each stage prints when
-# it starts and ends.
+# uses about a sixth of one core over its run), so the sanitizer trees build
+# in the background from the start, at the lowest CPU priority: the release
+# build and the tests still get the CPU whenever they want it and the
+# sanitizer builds fill the rest. Each stage prints when it starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/trees.sh
@@ -28,29 +28,42 @@ want() { [[ $only == all || $only == "$1" ]]; }
 start=$SECONDS
 stage() { printf '\n==== %s (at %ds) ====\n' "$*" $((SECONDS - start)); }
 
-# A build in the background at nice 19 in a process group of its own (killed
-# if the suite stops early), its output in <dir>.log, shown if it fails.
-# Awaited with await_build.
-background_builds=()
-trap 'for p in "${background_builds[@]}"; do kill -- "-$p" 2>/dev/null || true; done' EXIT
-build_in_background() {  # name, dir, targets (or "all")...
-  local name=$1 dir=$2; shift 2
-  local targets=()
-  [[ $1 != all ]] && targets=(--target "$@")
-  printf '==== %s: started in the background (at %ds), log %s.log ====\n' \
-    "$name" $((SECONDS - start)) "$dir"
-  setsid nice -n 19 cmake --build "$dir" -j "$jobs" "${targets[@]}" >"$dir.log" 2>&1 &
-  background_builds+=($!)
-  eval "${dir//-/_}_pid=$!"
+# The sanitizer trees build one after the other in the background at nice 19,
+# in a process group of their own (killed if the suite stops early), from the
+# start: they fill whatever CPU the release build and the tests leave idle.
+# Each tree's output goes to <dir>.log (shown if it fails) and its exit code
+# to <dir>.rc, which await_build waits for.
+background_pid=""
+trap '[[ -n $background_pid ]] && kill -- "-$background_pid" 2>/dev/null || true' EXIT
+build_in_background() {  # "dir targets..." per tree, in order ("all" for every target)
+  local spec
+  for spec in "$@"; do rm -f "${spec%% *}.rc"; done
+  setsid nice -n 19 bash -c '
+    for spec in "$@"; do
+      read -r -a words <<<"$spec"
+      dir=${words[0]} targets=("${words[@]:1}")
+      [[ ${targets[0]} == all ]] && targets=() || targets=(--target "${targets[@]}")
+      rc=0
+      cmake --build "$dir" -j "'"$jobs"'" "${targets[@]}" >"$dir.log" 2>&1 || rc=$?
+      echo "$rc" >"$dir.rc"
+      [[ $rc == 0 ]] || exit "$rc"
+    done' bash "$@" &
+  background_pid=$!
 }
 await_build() {  # name, dir
-  local name=$1 dir=$2 pid_var="${2//-/_}_pid"
-  if ! wait "${!pid_var}"; then
+  local name=$1 dir=$2
+  while [[ ! -f $dir.rc ]]; do
+    if ! kill -0 "$background_pid" 2>/dev/null && [[ ! -f $dir.rc ]]; then
+      echo "background build of $dir vanished"; exit 1
+    fi
+    sleep 1
+  done
+  if [[ $(cat "$dir.rc") != 0 ]]; then
     tail -n 80 "$dir.log"
     printf '\n==== %s FAILED (at %ds): the whole log is %s.log ====\n' "$name" $((SECONDS - start)) "$dir"
     exit 1
   fi
-  printf '==== %s: done (at %ds) ====\n' "$name" $((SECONDS - start))
+  printf '==== %s: built (at %ds) ====\n' "$name" $((SECONDS - start))
 }
 
 # Configured before anything runs, so a CMake error stops the suite at once.
@@ -62,6 +75,19 @@ want tsan && promconf_configure build-tsan "${promconf_tsan_args[@]}"
 tsan_tests=$(sed -n '/^set(PROMCONF_TSAN_TESTS/,/)/p' tests/CMakeLists.txt |
   tr -d '()' | tr ' ' '\n' | grep '_test$')
 
+background=()
+if want asan; then
+  background+=("build-asan all")
+elif want fuzz; then
+  background+=("build-asan fuzz_targets")
+fi
+want tsan && background+=("build-tsan $(echo $tsan_tests)")
+if ((${#background[@]})); then
+  printf '==== building %s in the background at nice 19 (logs: <tree>.log) ====\n' \
+    "$(printf '%s ' "${background[@]%% *}")"
+  build_in_background "${background[@]}"
+fi
+
 if want release || want soak; then
   stage "release build"
   if want release; then
@@ -69,11 +95,6 @@ if want release || want soak; then
   else
     cmake --build build -j "$jobs" --target soak promconf
   fi
-fi
-if want asan; then
-  build_in_background "ASan+UBSan build (clang)" build-asan all
-elif want fuzz; then
-  build_in_background "ASan+UBSan build (clang)" build-asan fuzz_targets
 fi
 if want release; then
   stage "release tests"
@@ -89,8 +110,6 @@ if want asan || want fuzz; then
   stage "waiting for the ASan+UBSan build"
   await_build "ASan+UBSan build (clang)" build-asan
 fi
-# shellcheck disable=SC2086
-want tsan && build_in_background "TSan build (clang, -Wthread-safety)" build-tsan $tsan_tests
 if want asan; then
   stage "ASan+UBSan tests"
   ctest --test-dir build-asan --output-on-failure -j 3 --timeout 900 -LE soak
