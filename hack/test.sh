@@ -26,7 +26,12 @@ only=${PROMCONF_TEST_ONLY:-all}
 want() { [[ $only == all || $only == "$1" ]]; }
 
 start=$SECONDS
-stage() { printf '\n==== %s (at %ds) ====\n' "$*" $((SECONDS - start)); }
+stages=()  # "seconds-at-start name", for the summary at the end
+built=()
+stage() {
+  stages+=("$((SECONDS - start)) $*")
+  printf '\n==== %s (at %ds) ====\n' "$*" $((SECONDS - start))
+}
 
 # The sanitizer trees build one after the other in the background at nice 19,
 # in a process group of their own (killed if the suite stops early), from the
@@ -64,6 +69,7 @@ await_build() {  # name, dir
     exit 1
   fi
   printf '==== %s: built (at %ds) ====\n' "$name" $((SECONDS - start))
+  built+=("$name: built in the background by $((SECONDS - start))s")
 }
 
 # Configured before anything runs, so a CMake error stops the suite at once.
@@ -127,4 +133,11 @@ if want fuzz; then
   stage "fuzz smoke: libFuzzer targets, ${FUZZ_SMOKE_SECONDS:-20}s each, $jobs at a time"
   FUZZ_SECONDS=${FUZZ_SMOKE_SECONDS:-20} FUZZ_BUILD_JOBS=$jobs bash hack/fuzz.sh
 fi
-printf "\n==== done in %ds ====\n" $((SECONDS - start))
+stage "done"
+printf '\nstage times (the sanitizer builds ran in the background meanwhile):\n'
+for ((i = 0; i + 1 < ${#stages[@]}; i++)); do
+  at=${stages[i]%% *} next=${stages[i + 1]%% *}
+  printf '  %5ds  %s\n' $((next - at)) "${stages[i]#* }"
+done
+for b in "${built[@]}"; do printf '         %s\n' "$b"; done
+printf '  total %ds\n' $((SECONDS - start))
