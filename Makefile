@@ -19,12 +19,15 @@ build: deps $(BUILD)/CMakeCache.txt
 run: build
 	./$(BUILD)/promconf --config.file=examples/promconf.yml
 
-# The whole suite: the release build, then the ASan+UBSan build, then the
-# concurrent core under TSan.
+# The whole suite: the release build and tests, the soak, the ASan+UBSan
+# build and tests, the concurrent core under TSan, the fuzz smoke.
 test: deps
 	@bash hack/test.sh
 
-bench: build
+# hack/test.sh configures $(BUILD) without bench/; this turns it back on.
+bench: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DPROMCONF_BUILD_BENCH=ON $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
 	@bash hack/bench.sh $(BUILD)
 
 # The soak (tests/soak/): promconf over every source at once while servers
@@ -36,7 +39,8 @@ soak: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS) --target soak promconf
 	SOAK_SECONDS=$(SOAK_SECONDS) ./$(BUILD)/tests/soak
 
-# libFuzzer targets (clang, build-fuzz/), each run FUZZ_SECONDS (default 60).
+# libFuzzer targets (clang, ASan+UBSan, in build-asan/ beside the ASan
+# tests), each run FUZZ_SECONDS (default 60), FUZZ_JOBS at a time.
 fuzz: deps
 	@bash hack/fuzz.sh
 
@@ -44,4 +48,4 @@ format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
 
 clean:
-	rm -rf build build-asan build-tsan build-fuzz out
+	rm -rf build build-asan build-tsan out build-asan.log build-tsan.log build-asan.rc build-tsan.rc

@@ -32,7 +32,7 @@
 #include "absl/time/clock.h"
 #include "tests/fakes/child_process.h"
 #include "tests/fakes/kube_apiserver.h"
-#include "util/http_client.h"
+#include "tests/fakes/test_io.h"
 
 namespace promconf {
 namespace {
@@ -41,29 +41,15 @@ namespace fs = std::filesystem;
 
 const char kPromconf[] = PROMCONF_BINARY_DIR "/promconf";
 
-void WriteFile(const fs::path& path, const std::string& data) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << data;
-}
-
-std::string HttpGet(const std::string& url) {
-  HttpClient http;
-  HttpRequest req;
-  req.url = url;
-  req.timeout = absl::Seconds(2);
-  auto resp = http.Do(req);
-  return resp.ok() && resp->status == 200 ? resp->body : "";
-}
-
 struct Replica {
   int port;
   std::unique_ptr<ChildProcess> child;
   bool IsLeader() const {
-    return absl::StrContains(HttpGet(absl::StrCat("http://127.0.0.1:", port, "/metrics")),
+    return absl::StrContains(HttpGetBody(absl::StrCat("http://127.0.0.1:", port, "/metrics")),
                              "\npromconf_leader 1");
   }
   bool Ready() const {
-    return absl::StartsWith(HttpGet(absl::StrCat("http://127.0.0.1:", port, "/readyz")), "ok");
+    return absl::StartsWith(HttpGetBody(absl::StrCat("http://127.0.0.1:", port, "/readyz")), "ok");
   }
 };
 
@@ -121,7 +107,7 @@ int Main(int argc, char** argv) {
 
   auto controller_config = [&](const std::string& name) {
     const fs::path p = dir / (name + ".yml");
-    WriteFile(p, absl::StrCat(
+    WriteFileAtomically(p, absl::StrCat(
         "output:\n  dir: ", (dir / ("out-" + name)).string(),
         "\n  configmap: {source: cluster, namespace: monitoring, name: prom}\n"
         "validation:\n  promtool: never\n"
@@ -132,7 +118,7 @@ int Main(int argc, char** argv) {
     return p;
   };
   const fs::path sidecar_config = dir / "sidecar.yml";
-  WriteFile(sidecar_config, absl::StrCat(
+  WriteFileAtomically(sidecar_config, absl::StrCat(
       "output:\n  dir: ", (dir / "out-sidecar").string(),
       "\n  from_configmap: {source: published, namespace: monitoring, name: prom}\n"
       "sources:\n- name: published\n  kubernetes:\n    kubeconfig: ", kubeconfig,

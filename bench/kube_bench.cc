@@ -286,6 +286,16 @@ std::map<std::string, std::string> Data(int i) {
 
 // `dir` holds the kubeconfig; the output tree goes to `out_dir`, on the
 // filesystem `medium` names.
+
+// The Kubernetes source as promconf builds it from `kubeconfig`.
+absl::StatusOr<std::unique_ptr<Source>> NewBenchSource(const std::string& kubeconfig) {
+  KubernetesSourceConfig config;
+  config.kubeconfig = kubeconfig;
+  SourceContext context;
+  context.name = "bench";
+  return NewKubernetesSource(context, config, {});
+}
+
 void BenchInitialSync(int configmaps, const std::string& dir, const std::string& out_dir,
                       const std::string& medium) {
   const std::string kubeconfig = dir + "/kubeconfig";
@@ -323,11 +333,7 @@ void BenchInitialSync(int configmaps, const std::string& dir, const std::string&
   const int64_t rss_before = VmRssKiB();
   RenderPipeline pipeline(out_dir);
   BenchCallbacks& callbacks = pipeline.callbacks;
-  KubernetesSourceConfig config;
-  config.kubeconfig = kubeconfig;
-  SourceContext context;
-  context.name = "bench";
-  auto source = NewKubernetesSource(context, config, {});
+  auto source = NewBenchSource(kubeconfig);
   if (!source.ok()) {
     std::printf("source: %s\n", source.status().ToString().c_str());
     return;
@@ -373,11 +379,7 @@ void BenchUpdateLatency(int updates, int configmaps, const std::string& dir) {
   const std::string out_dir = dir + "/out-latency";
   RenderPipeline pipeline(out_dir);
   BenchCallbacks& callbacks = pipeline.callbacks;
-  KubernetesSourceConfig config;
-  config.kubeconfig = kubeconfig;
-  SourceContext context;
-  context.name = "bench";
-  auto source = NewKubernetesSource(context, config, {});
+  auto source = NewBenchSource(kubeconfig);
   if (!source.ok()) return;
   (void)(*source)->Start(&callbacks);
   callbacks.WaitSnapshot(absl::Seconds(120));

@@ -54,6 +54,7 @@
 #include "tests/fakes/http_test_server.h"
 #include "tests/fakes/kube_apiserver.h"
 #include "tests/fakes/zookeeper_server.h"
+#include "tests/fakes/test_io.h"
 #include "util/http_client.h"
 #include "util/json.h"
 
@@ -69,16 +70,6 @@ std::string ReadFile(const fs::path& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-void WriteFileAtomically(const fs::path& path, const std::string& data) {
-  fs::create_directories(path.parent_path());
-  const fs::path tmp = path.parent_path() / (".tmp-" + path.filename().string());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << data;
-  }
-  fs::rename(tmp, path);
 }
 
 struct Percentiles {

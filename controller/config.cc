@@ -325,6 +325,18 @@ void ReadFile(Block b, FileSourceConfig* f) {
   if (f->paths.empty()) b.Fail(b.where() + ".paths", "needs at least one path");
 }
 
+// A sources[] entry's backend block `key`, if present, read into
+// source->backend; *backends counts the blocks present (exactly one is valid).
+template <typename BackendConfig>
+void ReadBackend(Block& s, const char* key, void (*read)(Block, BackendConfig*),
+                 SourceConfig* source, int* backends) {
+  if (!s.Has(key)) return;
+  ++*backends;
+  BackendConfig config;
+  read(s.Child(key), &config);
+  source->backend = std::move(config);
+}
+
 }  // namespace
 
 absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view filename) {
@@ -460,36 +472,11 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view fil
         s.FailKey("name", absl::StrCat("duplicate source name \"", source.name, "\""));
       }
       int backends = 0;
-      if (s.Has("kubernetes")) {
-        ++backends;
-        KubernetesSourceConfig k;
-        ReadKubernetes(s.Child("kubernetes"), &k);
-        source.backend = k;
-      }
-      if (s.Has("etcd")) {
-        ++backends;
-        EtcdSourceConfig e;
-        ReadEtcd(s.Child("etcd"), &e);
-        source.backend = e;
-      }
-      if (s.Has("zookeeper")) {
-        ++backends;
-        ZookeeperSourceConfig z;
-        ReadZookeeper(s.Child("zookeeper"), &z);
-        source.backend = z;
-      }
-      if (s.Has("consul")) {
-        ++backends;
-        ConsulSourceConfig c;
-        ReadConsul(s.Child("consul"), &c);
-        source.backend = c;
-      }
-      if (s.Has("file")) {
-        ++backends;
-        FileSourceConfig f;
-        ReadFile(s.Child("file"), &f);
-        source.backend = f;
-      }
+      ReadBackend(s, "kubernetes", ReadKubernetes, &source, &backends);
+      ReadBackend(s, "etcd", ReadEtcd, &source, &backends);
+      ReadBackend(s, "zookeeper", ReadZookeeper, &source, &backends);
+      ReadBackend(s, "consul", ReadConsul, &source, &backends);
+      ReadBackend(s, "file", ReadFile, &source, &backends);
       s.Finish();
       if (backends != 1) {
         s.Fail(s.where(), "needs exactly one of kubernetes, etcd, zookeeper, consul, file");

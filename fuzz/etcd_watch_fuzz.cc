@@ -2,8 +2,6 @@
 // fuzzer-chosen chunks must agree; every object goes through the watch
 // response parser, the whole input through the range and auth parsers.
 
-#include <fuzzer/FuzzedDataProvider.h>
-
 #include <string>
 #include <vector>
 
@@ -11,37 +9,13 @@
 #include "fuzz/fuzz_util.h"
 #include "informers/etcd/etcd_protocol.h"
 
-namespace {
-
-struct Decoded {
-  std::vector<std::string> objects;
-  bool ok = true;
-};
-
-Decoded Decode(const std::vector<absl::string_view>& chunks, size_t limit) {
-  Decoded d;
-  promconf::etcd::WatchStreamDecoder decoder(limit);
-  for (absl::string_view chunk : chunks) {
-    if (!decoder.Feed(chunk, &d.objects).ok()) {
-      d.ok = false;
-      break;
-    }
-  }
-  return d;
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  FuzzedDataProvider in(data, size);
-  const uint32_t seed = in.ConsumeIntegral<uint32_t>();
-  const size_t limit = in.ConsumeBool() ? (64 << 20) : 1 + in.ConsumeIntegralInRange<size_t>(0, 512);
-  const std::string stream = in.ConsumeRemainingBytesAsString();
-
-  Decoded whole = Decode({stream}, limit);
-  Decoded chunked = Decode(promconf::fuzz::Chunks(stream, seed), limit);
-  PROMCONF_FUZZ_CHECK(whole.ok == chunked.ok, stream);
-  PROMCONF_FUZZ_CHECK(whole.objects == chunked.objects, stream);
+  const promconf::fuzz::StreamInput in = promconf::fuzz::ConsumeStreamInput(data, size);
+  const std::string& stream = in.stream;
+  promconf::fuzz::Decoded whole = promconf::fuzz::CheckChunkingInvariant(
+      in, [](size_t limit) { return promconf::etcd::WatchStreamDecoder(limit); },
+      [](promconf::etcd::WatchStreamDecoder& decoder, absl::string_view chunk,
+         std::vector<std::string>* objects) { return decoder.Feed(chunk, objects); });
 
   for (const std::string& object : whole.objects) {
     auto watch = promconf::etcd::ParseEtcdWatchResponse(object);

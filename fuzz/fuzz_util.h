@@ -3,11 +3,14 @@
 // Helpers shared by the libFuzzer targets in fuzz/ (each *_fuzz.cc is one
 // executable; see fuzz/CMakeLists.txt and hack/fuzz.sh).
 
+#include <fuzzer/FuzzedDataProvider.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "simdjson.h"
 
@@ -53,6 +56,52 @@ inline std::vector<absl::string_view> Chunks(absl::string_view data, uint32_t se
     data.remove_prefix(n);
   }
   return out;
+}
+
+// A watch-stream target's input: a chunking seed, the decoder's object size
+// limit (small ones too, so the size checks are exercised) and the stream.
+struct StreamInput {
+  uint32_t seed = 0;
+  size_t limit = 0;
+  std::string stream;
+};
+inline StreamInput ConsumeStreamInput(const uint8_t* data, size_t size) {
+  FuzzedDataProvider in(data, size);
+  StreamInput out;
+  out.seed = in.ConsumeIntegral<uint32_t>();
+  out.limit = in.ConsumeBool() ? (64 << 20) : 1 + in.ConsumeIntegralInRange<size_t>(0, 512);
+  out.stream = in.ConsumeRemainingBytesAsString();
+  return out;
+}
+
+// The objects a stream decoder split off, and whether it accepted the stream.
+struct Decoded {
+  std::vector<std::string> objects;
+  bool ok = true;
+};
+
+// Feeds `in.stream` to a fresh decoder (`make(limit)`) whole, and to another
+// in fuzzer-chosen chunks; `feed(decoder, chunk, &objects)` returns the
+// decoder's status. Both must split off the same objects and give the same
+// verdict, wherever the chunk boundaries fall. Returns the whole-stream result.
+template <typename Make, typename Feed>
+Decoded CheckChunkingInvariant(const StreamInput& in, Make make, Feed feed) {
+  auto decode = [&](const std::vector<absl::string_view>& chunks) {
+    Decoded d;
+    auto decoder = make(in.limit);
+    for (absl::string_view chunk : chunks) {
+      if (!feed(decoder, chunk, &d.objects).ok()) {
+        d.ok = false;
+        break;
+      }
+    }
+    return d;
+  };
+  Decoded whole = decode({in.stream});
+  Decoded chunked = decode(Chunks(in.stream, in.seed));
+  PROMCONF_FUZZ_CHECK(whole.ok == chunked.ok, in.stream);
+  PROMCONF_FUZZ_CHECK(whole.objects == chunked.objects, in.stream);
+  return whole;
 }
 
 // Whether `json` is one well-formed JSON document (what promconf writes for

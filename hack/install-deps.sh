@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # `--build`: only what building promconf needs (the Dockerfile's build stage).
-toolchain=(build-essential cmake g++ clang libclang-rt-14-dev git pkg-config)
+toolchain=(build-essential cmake g++ clang libclang-rt-14-dev lld git pkg-config)
 libraries=(
   libcurl4-openssl-dev libssl-dev zlib1g-dev libabsl-dev libyaml-cpp-dev
   prometheus-cpp-dev libcivetweb-dev rapidjson-dev libsimdjson-dev libre2-dev

@@ -1,80 +1,143 @@
 #!/usr/bin/env bash
 # The whole suite, as `make test` and CI run it:
-#   1. Release build (-Werror), every test (unit + integration with real
-#      etcd, ZooKeeper, Prometheus and the fake Kubernetes API server);
-#   2. the same suite built with ASan+UBSan;
+#   1. release build (GCC, -Werror), every test (unit + integration with real
+#      etcd, ZooKeeper, Prometheus and the fake Kubernetes API server), then
+#      the soak for SOAK_SECONDS (120);
+#   2. the same tests built with clang and ASan+UBSan, then the soak under
+#      ASan for SOAK_ASAN_SECONDS (45);
 #   3. the concurrent core (queue, controller, store, sources) built with
 #      clang + TSan, which also checks the thread-safety annotations;
-#   the soak (tests/soak/, ctest label "soak") runs in stages of its own:
-#   2 minutes on the release build (SOAK_SECONDS), 45 s on the ASan build
-#   (SOAK_ASAN_SECONDS). SOAK_SEED=N replays a run.
-#   4. fuzz smoke: every libFuzzer target (fuzz/) for FUZZ_SMOKE_SECONDS
-#      (default 20) each; `make fuzz` runs them longer.
-# Set PROMCONF_TEST_ONLY=release|soak|asan|tsan|fuzz to run one stage.
+#   4. fuzz smoke: every libFuzzer target (fuzz/) for FUZZ_SMOKE_SECONDS (20)
+#      each, from the ASan tree; `make fuzz` runs them longer.
+# SOAK_SEED=N replays a soak. PROMCONF_TEST_ONLY=release|soak|asan|tsan|fuzz
+# runs one stage.
+#
+# The tests wait on servers far more than they compute (the release suite
+# uses about a sixth of one core over its run), so the sanitizer trees build
+# in the background from the start, at the lowest CPU priority: the release
+# build and the tests still get the CPU whenever they want it and the
+# sanitizer builds fill the rest. Each stage prints when it starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source hack/trees.sh
 
 jobs=$(nproc)
 only=${PROMCONF_TEST_ONLY:-all}
-# Keep sanitizer reports useful and fatal.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/hack/lsan.supp:print_suppressions=0}
-export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/hack/tsan.supp}
+want() { [[ $only == all || $only == "$1" ]]; }
 
 start=$SECONDS
-stage() { printf '\n==== %s (at %ds) ====\n' "$*" $((SECONDS - start)); }
-
-configure() {  # dir, extra cmake args...
-  local dir=$1; shift
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+stages=()  # "seconds-at-start name", for the summary at the end
+built=()
+stage() {
+  stages+=("$((SECONDS - start)) $*")
+  printf '\n==== %s (at %ds) ====\n' "$*" $((SECONDS - start))
 }
-# Sanitizer builds: -O1 and line tables only (-g1) compile and link much
-# faster than RelWithDebInfo's -O2 -g and still give reports with file:line.
-sanitizer_flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1"
-  "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1" -DPROMCONF_BUILD_BENCH=OFF)
 
-if [[ $only == all || $only == release ]]; then
-  stage "release build"
-  configure build
-  cmake --build build -j "$jobs"
-  stage "release tests"
-  ctest --test-dir build --output-on-failure -j 2 --timeout 600 -LE soak
+# The sanitizer trees build one after the other in the background at nice 19,
+# in a process group of their own (killed if the suite stops early), from the
+# start: they fill whatever CPU the release build and the tests leave idle.
+# Each tree's output goes to <dir>.log (shown if it fails) and its exit code
+# to <dir>.rc, which await_build waits for.
+background_pid=""
+trap '[[ -n $background_pid ]] && kill -- "-$background_pid" 2>/dev/null || true' EXIT
+build_in_background() {  # "dir targets..." per tree, in order ("all" for every target)
+  local spec
+  for spec in "$@"; do rm -f "${spec%% *}.rc"; done
+  setsid nice -n 19 bash -c '
+    for spec in "$@"; do
+      read -r -a words <<<"$spec"
+      dir=${words[0]} targets=("${words[@]:1}")
+      [[ ${targets[0]} == all ]] && targets=() || targets=(--target "${targets[@]}")
+      rc=0
+      cmake --build "$dir" -j "'"$jobs"'" "${targets[@]}" >"$dir.log" 2>&1 || rc=$?
+      echo "$rc" >"$dir.rc"
+      [[ $rc == 0 ]] || exit "$rc"
+    done' bash "$@" &
+  background_pid=$!
+}
+await_build() {  # name, dir
+  local name=$1 dir=$2
+  while [[ ! -f $dir.rc ]]; do
+    if ! kill -0 "$background_pid" 2>/dev/null && [[ ! -f $dir.rc ]]; then
+      echo "background build of $dir vanished"; exit 1
+    fi
+    sleep 1
+  done
+  if [[ $(cat "$dir.rc") != 0 ]]; then
+    tail -n 80 "$dir.log"
+    printf '\n==== %s FAILED (at %ds): the whole log is %s.log ====\n' "$name" $((SECONDS - start)) "$dir"
+    exit 1
+  fi
+  printf '==== %s: built (at %ds) ====\n' "$name" $((SECONDS - start))
+  built+=("$name: built in the background by $((SECONDS - start))s")
+}
+
+# Configured before anything runs, so a CMake error stops the suite at once.
+# bench/ is built and run by `make bench`, not here.
+want release || want soak && promconf_configure build -DCMAKE_BUILD_TYPE=Release -DPROMCONF_BUILD_BENCH=OFF
+want asan || want fuzz && promconf_configure build-asan "${promconf_asan_args[@]}"
+want tsan && promconf_configure build-tsan "${promconf_tsan_args[@]}"
+# Only the tests labelled tsan run in the TSan tree, so only they are built.
+tsan_tests=$(sed -n '/^set(PROMCONF_TSAN_TESTS/,/)/p' tests/CMakeLists.txt |
+  tr -d '()' | tr ' ' '\n' | grep '_test$')
+
+background=()
+if want asan; then
+  background+=("build-asan all")
+elif want fuzz; then
+  background+=("build-asan fuzz_targets")
+fi
+want tsan && background+=("build-tsan $(echo $tsan_tests)")
+if ((${#background[@]})); then
+  printf '==== building %s in the background at nice 19 (logs: <tree>.log) ====\n' \
+    "$(printf '%s ' "${background[@]%% *}")"
+  build_in_background "${background[@]}"
 fi
 
-# Run directly rather than through ctest so its figures show in the log.
-if [[ $only == all || $only == release || $only == soak ]]; then
-  if [[ $only == soak ]]; then
-    configure build
+if want release || want soak; then
+  stage "release build"
+  if want release; then
+    cmake --build build -j "$jobs"
+  else
     cmake --build build -j "$jobs" --target soak promconf
   fi
+fi
+if want release; then
+  stage "release tests"
+  ctest --test-dir build --output-on-failure -j 4 --timeout 600 -LE soak
+fi
+if want release || want soak; then
+  # Run directly rather than through ctest so its figures show in the log.
   stage "soak (release, ${SOAK_SECONDS:=120} s)"
   SOAK_SECONDS=$SOAK_SECONDS build/tests/soak || [[ $? == 77 ]]  # 77: a server binary is missing
 fi
 
-if [[ $only == all || $only == asan ]]; then
-  stage "ASan+UBSan build"
-  configure build-asan "${sanitizer_flags[@]}" -DPROMCONF_SANITIZE=address
-  cmake --build build-asan -j "$jobs"
+if want asan || want fuzz; then
+  stage "waiting for the ASan+UBSan build"
+  await_build "ASan+UBSan build (clang)" build-asan
+fi
+if want asan; then
   stage "ASan+UBSan tests"
-  ctest --test-dir build-asan --output-on-failure -j 2 --timeout 900 -LE soak
+  ctest --test-dir build-asan --output-on-failure -j 3 --timeout 900 -LE soak
   stage "soak (ASan+UBSan, ${SOAK_ASAN_SECONDS:=45} s)"
   SOAK_SECONDS=$SOAK_ASAN_SECONDS build-asan/tests/soak || [[ $? == 77 ]]
 fi
 
-if [[ $only == all || $only == tsan ]]; then
-  stage "TSan build (clang, -Wthread-safety)"
-  configure build-tsan "${sanitizer_flags[@]}" -DPROMCONF_SANITIZE=thread \
-    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
-  # Only the tests labelled tsan run here, so only they are built.
-  tsan_tests=$(sed -n '/^set(PROMCONF_TSAN_TESTS/,/)/p' tests/CMakeLists.txt |
-    tr -d '()' | tr ' ' '\n' | grep '_test$')
-  cmake --build build-tsan -j "$jobs" --target $tsan_tests
+if want tsan; then
+  stage "waiting for the TSan build"
+  await_build "TSan build (clang, -Wthread-safety)" build-tsan
   stage "TSan tests: the concurrent core"
   ctest --test-dir build-tsan --output-on-failure -j 2 --timeout 900 -L tsan
 fi
-if [[ $only == all || $only == fuzz ]]; then
-  stage "fuzz smoke: libFuzzer targets, ${FUZZ_SMOKE_SECONDS:-20}s each (clang, ASan+UBSan)"
+if want fuzz; then
+  stage "fuzz smoke: libFuzzer targets, ${FUZZ_SMOKE_SECONDS:-20}s each, $jobs at a time"
   FUZZ_SECONDS=${FUZZ_SMOKE_SECONDS:-20} FUZZ_BUILD_JOBS=$jobs bash hack/fuzz.sh
 fi
-printf "\n==== done in %ds ====\n" $((SECONDS - start))
+stage "done"
+printf '\nstage times (the sanitizer builds ran in the background meanwhile):\n'
+for ((i = 0; i + 1 < ${#stages[@]}; i++)); do
+  at=${stages[i]%% *} next=${stages[i + 1]%% *}
+  printf '  %5ds  %s\n' $((next - at)) "${stages[i]#* }"
+done
+for b in "${built[@]}"; do printf '         %s\n' "$b"; done
+printf '  total %ds\n' $((SECONDS - start))

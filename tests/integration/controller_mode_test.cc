@@ -28,7 +28,7 @@
 #include "tests/fakes/child_process.h"
 #include "tests/fakes/kube_apiserver.h"
 #include "tests/fakes/prometheus_server.h"
-#include "util/http_client.h"
+#include "tests/fakes/test_io.h"
 
 namespace promconf {
 namespace {
@@ -38,22 +38,6 @@ namespace fs = std::filesystem;
 const char kPromconf[] = PROMCONF_BINARY_DIR "/promconf";
 const absl::Duration kLease = absl::Seconds(2);
 const absl::Duration kRetry = absl::Milliseconds(300);
-
-void WriteFile(const fs::path& path, const std::string& data) {
-  fs::create_directories(path.parent_path());
-  fs::path tmp = path.parent_path() / (".tmp-" + path.filename().string());
-  std::ofstream(tmp, std::ios::binary) << data;
-  fs::rename(tmp, path);
-}
-
-std::string HttpGet(const std::string& url) {
-  HttpClient http;
-  HttpRequest req;
-  req.url = url;
-  req.timeout = absl::Seconds(5);
-  auto resp = http.Do(req);
-  return resp.ok() && resp->status == 200 ? resp->body : "";
-}
 
 class Replica {
  public:
@@ -69,9 +53,9 @@ class Replica {
     return absl::StrContains(Metrics(), "\npromconf_leader 1");
   }
   std::string Metrics() const {
-    return HttpGet(absl::StrCat("http://127.0.0.1:", port_, "/metrics"));
+    return HttpGetBody(absl::StrCat("http://127.0.0.1:", port_, "/metrics"));
   }
-  bool Ready() const { return absl::StartsWith(HttpGet(absl::StrCat("http://127.0.0.1:", port_, "/readyz")), "ok");
+  bool Ready() const { return absl::StartsWith(HttpGetBody(absl::StrCat("http://127.0.0.1:", port_, "/readyz")), "ok");
   }
   void Signal(int sig) { child_->Signal(sig); }
   int Wait(absl::Duration d) { return child_->Wait(d); }
@@ -102,7 +86,7 @@ class ControllerModeTest : public ::testing::Test {
     api_ = *std::move(api);
     kubeconfig_ = (dir_ / "kubeconfig").string();
     ASSERT_TRUE(api_->WriteKubeconfig(kubeconfig_).ok());
-    WriteFile(dir_ / "base.yml", "global:\n  scrape_interval: 15s\n");
+    WriteFileAtomically(dir_ / "base.yml", "global:\n  scrape_interval: 15s\n");
   }
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(dir_);
@@ -134,7 +118,7 @@ class ControllerModeTest : public ::testing::Test {
     absl::StrAppend(&c, "sources:\n- name: cluster\n  kubernetes:\n    kubeconfig: ", kubeconfig_,
                     "\n    label_selector: promconf.io/fragment=true\n");
     const fs::path path = dir_ / (name + ".yml");
-    WriteFile(path, c);
+    WriteFileAtomically(path, c);
     return path;
   }
 
@@ -151,7 +135,7 @@ class ControllerModeTest : public ::testing::Test {
         "\n    namespaces: [monitoring]\n    label_selector: promconf.io/output=prom,"
         "promconf.io/shard=", shard, "\n");
     const fs::path path = dir_ / (name + ".yml");
-    WriteFile(path, c);
+    WriteFileAtomically(path, c);
     return path;
   }
 
@@ -391,7 +375,7 @@ TEST_F(ControllerModeTest, ThreeShardsSplitTargetsAndShareRules) {
     // Prometheus itself accepts the shard's config.
     if (fs::exists("/usr/bin/promtool")) {
       const fs::path shard_dir = dir_ / set;
-      for (const auto& [p, d] : *files) WriteFile(shard_dir / p, d);
+      for (const auto& [p, d] : *files) WriteFileAtomically(shard_dir / p, d);
       auto check = ChildProcess::Run(
           {"/usr/bin/promtool", "check", "config", (shard_dir / "prometheus.yml").string()},
           dir_.string(), absl::Seconds(60));

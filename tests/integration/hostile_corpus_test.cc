@@ -44,7 +44,7 @@
 #include "tests/fakes/etcd_server.h"
 #include "tests/fakes/kube_apiserver.h"
 #include "tests/fakes/zookeeper_server.h"
-#include "util/http_client.h"
+#include "tests/fakes/test_io.h"
 #include "yaml-cpp/yaml.h"
 
 namespace promconf {
@@ -356,24 +356,6 @@ std::vector<HostileCase> Corpus() {
 
 std::string ReadFileOrEmpty(const fs::path& p) { return ReadWholeFile(p.string()); }
 
-void WriteFile(const fs::path& path, const std::string& data) {
-  fs::create_directories(path.parent_path());
-  fs::path tmp = path.parent_path() / ".tmp-write";
-  std::ofstream(tmp, std::ios::binary) << data;
-  fs::rename(tmp, path);
-}
-
-std::string HttpGet(const std::string& url, long* status = nullptr) {
-  HttpClient http;
-  HttpRequest req;
-  req.url = url;
-  req.timeout = absl::Seconds(10);
-  auto resp = http.Do(req);
-  if (!resp.ok()) return "";
-  if (status != nullptr) *status = resp->status;
-  return resp->body;
-}
-
 // What /debug/fragments says of one document.
 struct Row {
   std::string status, error, kind;
@@ -409,12 +391,12 @@ class HostileCorpusTest : public testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     fs::create_directories(dir_ / "OUTSIDE");
-    WriteFile(dir_ / "OUTSIDE/outside.scrape.yml",
+    WriteFileAtomically(dir_ / "OUTSIDE/outside.scrape.yml",
               "job_name: h-outside\nstatic_configs:\n- targets: ['127.0.0.1:9']\n");
     base_ =
         "global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\n  external_labels:\n    cluster: c1\n"
         "scrape_configs:\n- job_name: base\n  static_configs:\n  - targets: ['127.0.0.1:9']\n";
-    WriteFile(dir_ / "base.yml", base_);
+    WriteFileAtomically(dir_ / "base.yml", base_);
     port_ = PickFreeLoopbackPort();
   }
   void TearDown() override {
@@ -443,7 +425,7 @@ class HostileCorpusTest : public testing::Test {
   void RunAndCheck(const std::string& source_yaml, const std::vector<HostileCase>& cases,
                    const std::function<std::string(const std::string&)>& doc_name) {
     const fs::path out = dir_ / "out";
-    WriteFile(dir_ / "promconf.yml",
+    WriteFileAtomically(dir_ / "promconf.yml",
               absl::StrCat("output:\n  dir: ", out.string(), "\n  base_config: ", (dir_ / "base.yml").string(),
                            "\nsources:\n", source_yaml));
     const std::set<std::string> before = ListDir(dir_);
@@ -460,7 +442,7 @@ class HostileCorpusTest : public testing::Test {
     std::string body;
     auto fetch = [&]() -> bool {
       long status = 0;
-      body = HttpGet(url + "/debug/fragments", &status);
+      body = HttpGetBody(url + "/debug/fragments", &status);
       if (status != 200) return false;
       rapidjson::Document d;
       d.Parse<rapidjson::kParseValidateEncodingFlag>(body.data(), body.size());
@@ -491,7 +473,7 @@ class HostileCorpusTest : public testing::Test {
     ASSERT_TRUE(PollUntil([&] { return fetch(); }, absl::Seconds(120))) << body.substr(0, 4000) << log();
     ASSERT_TRUE(PollUntil(
         [&] {
-          HttpGet(url + "/readyz", &ready);
+          HttpGetBody(url + "/readyz", &ready);
           return ready == 200;
         },
         absl::Seconds(60)))
@@ -582,7 +564,7 @@ class HostileCorpusTest : public testing::Test {
     EXPECT_FALSE(absl::StrContains(ReadFileOrEmpty(prom), "root:x:0:0")) << "/etc/passwd leaked";
 
     // Non-fragment documents are counted.
-    const std::string metrics = HttpGet(url + "/metrics");
+    const std::string metrics = HttpGetBody(url + "/metrics");
     for (const HostileCase& h : cases) {
       if (h.want == Want::kDropped && h.symlink_to.empty() && h.id != "n-hidden") {
         EXPECT_TRUE(absl::StrContains(metrics, "what=\"non_fragment_documents\"")) << h.id;
@@ -590,7 +572,7 @@ class HostileCorpusTest : public testing::Test {
     }
 
     long healthy = 0;
-    HttpGet(url + "/healthz", &healthy);
+    HttpGetBody(url + "/healthz", &healthy);
     EXPECT_EQ(healthy, 200) << log();
     daemon.Signal(SIGTERM);
     EXPECT_EQ(daemon.Wait(absl::Seconds(30)), 0) << log();
@@ -681,7 +663,7 @@ TEST_F(HostileCorpusTest, FileSource) {
   }
   // A symlinked folder pointing outside the watched tree.
   fs::create_directory_symlink(dir_ / "OUTSIDE", frag / "team-h" / "outside-dir");
-  for (const auto& [name, data] : GoodDocs()) WriteFile(frag / "team-good" / name, data);
+  for (const auto& [name, data] : GoodDocs()) WriteFileAtomically(frag / "team-good" / name, data);
   RunAndCheck(absl::StrCat("- name: t\n  file:\n    paths: [", frag.string(), "]\n"), cases,
               [](const std::string& n) {
                 return absl::StartsWith(n, "zz-good") ? "team-good/" + n : "team-h/" + n;

@@ -26,7 +26,7 @@
 #include "tests/fakes/kube_apiserver.h"
 #include "tests/fakes/prometheus_server.h"
 #include "tests/fakes/zookeeper_server.h"
-#include "util/http_client.h"
+#include "tests/fakes/test_io.h"
 #include "util/json.h"
 
 namespace promconf {
@@ -37,14 +37,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 const char kPromconf[] = PROMCONF_BINARY_DIR "/promconf";
-
-void WriteFile(const fs::path& path, const std::string& data) {
-  fs::create_directories(path.parent_path());
-  // Atomically, as an editor or kubelet would: the source must never see half.
-  fs::path tmp = path.parent_path() / (".tmp-" + path.filename().string());
-  std::ofstream(tmp, std::ios::binary) << data;
-  fs::rename(tmp, path);
-}
 
 std::string ReadFile(const fs::path& path) { return ReadWholeFile(path.string()); }
 
@@ -71,17 +63,6 @@ class Daemon {
   ChildProcess child_;
 };
 
-std::string HttpGet(const std::string& url, long* status = nullptr) {
-  HttpClient http;
-  HttpRequest req;
-  req.url = url;
-  req.timeout = absl::Seconds(5);
-  auto resp = http.Do(req);
-  if (!resp.ok()) return "";
-  if (status != nullptr) *status = resp->status;
-  return resp->body;
-}
-
 bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(30)) {
   return PollUntil(done, timeout);
 }
@@ -107,7 +88,7 @@ class PromconfE2ETest : public testing::Test {
   // A promconf.yml for the file source over dir_/fragments.
   fs::path WriteConfig(const std::string& out_dir, const std::string& reload_url,
                        const std::string& extra_sources = "") {
-    WriteFile(dir_ / "base.yml", absl::StrCat(
+    WriteFileAtomically(dir_ / "base.yml", absl::StrCat(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
         "scrape_configs:\n- job_name: promconf\n  static_configs:\n"
         "  - targets: ['127.0.0.1:", port_, "']\n"));
@@ -118,7 +99,7 @@ class PromconfE2ETest : public testing::Test {
     }
     absl::StrAppend(&config, "sources:\n- name: local\n  file:\n    paths: [",
                     (dir_ / "fragments").string(), "]\n", extra_sources);
-    WriteFile(dir_ / "promconf.yml", config);
+    WriteFileAtomically(dir_ / "promconf.yml", config);
     return dir_ / "promconf.yml";
   }
 
@@ -137,7 +118,7 @@ TEST_F(PromconfE2ETest, FragmentsReachARealPrometheus) {
   ASSERT_TRUE(prom.ok()) << prom.status();
   PrometheusServer& p = **prom;
 
-  WriteFile(dir_ / "fragments/team-a/a.rules.yml", Rule("team_a:one"));
+  WriteFileAtomically(dir_ / "fragments/team-a/a.rules.yml", Rule("team_a:one"));
   Daemon daemon(WriteConfig(p.dir(), p.reload_url()), port_, dir_ / "promconf.log");
   const std::string base = absl::StrCat("http://127.0.0.1:", port_);
 
@@ -146,39 +127,39 @@ TEST_F(PromconfE2ETest, FragmentsReachARealPrometheus) {
       << daemon.Log();
   ASSERT_TRUE(WaitUntil([&] {
     long status = 0;
-    HttpGet(base + "/readyz", &status);
+    HttpGetBody(base + "/readyz", &status);
     return status == 200;
   })) << daemon.Log();
 
   // Change.
-  WriteFile(dir_ / "fragments/team-a/a.rules.yml", Rule("team_a:two"));
+  WriteFileAtomically(dir_ / "fragments/team-a/a.rules.yml", Rule("team_a:two"));
   ASSERT_TRUE(p.WaitFor("team_a:two replaces team_a:one", [&] {
     return HasRule(p, "team_a:two") && !HasRule(p, "team_a:one");
   }).ok()) << daemon.Log();
 
   // A bad fragment written at the same time as a good one: the good one
   // lands, the bad one is rejected with its line, the rest stays.
-  WriteFile(dir_ / "fragments/team-b/bad.rules.yml",
+  WriteFileAtomically(dir_ / "fragments/team-b/bad.rules.yml",
             "groups:\n- name: bad\n  rules:\n  - record: team_b:bad\n    expr: vector(1)\n"
             "    bogus_key: 1\n");
   // Unparsable PromQL: promconf's own parser rejects it with its line, so
   // Prometheus' all-or-nothing rule reload never sees it.
-  WriteFile(dir_ / "fragments/team-d/badql.rules.yml",
+  WriteFileAtomically(dir_ / "fragments/team-d/badql.rules.yml",
             "groups:\n- name: badql\n  rules:\n  - record: team_d:bad\n    expr: sum(up\n");
-  WriteFile(dir_ / "fragments/team-c/good.rules.yml", Rule("team_c:good"));
+  WriteFileAtomically(dir_ / "fragments/team-c/good.rules.yml", Rule("team_c:good"));
   ASSERT_TRUE(p.WaitFor("team_c:good loaded", [&] { return HasRule(p, "team_c:good"); }).ok())
       << daemon.Log();
   EXPECT_TRUE(HasRule(p, "team_a:two"));
   EXPECT_FALSE(HasRule(p, "team_b:bad"));
-  const std::string fragments = HttpGet(base + "/debug/fragments");
+  const std::string fragments = HttpGetBody(base + "/debug/fragments");
   EXPECT_THAT(fragments, HasSubstr("team-b/bad.rules.yml"));
   EXPECT_THAT(fragments, HasSubstr("\"rejected\""));
   EXPECT_THAT(fragments, HasSubstr("bogus_key"));
   EXPECT_TRUE(WaitUntil([&] {
-    const std::string f = HttpGet(base + "/debug/fragments");
+    const std::string f = HttpGetBody(base + "/debug/fragments");
     return absl::StrContains(f, "team-d/badql.rules.yml: line 5: key ") &&
            absl::StrContains(f, "could not parse expression: 1:7: parse error: unclosed left parenthesis");
-  })) << HttpGet(base + "/debug/fragments");
+  })) << HttpGetBody(base + "/debug/fragments");
   EXPECT_FALSE(HasRule(p, "team_d:bad"));
   EXPECT_TRUE(p.LastReloadSuccessful().value_or(false));
 
@@ -210,8 +191,8 @@ TEST_F(PromconfE2ETest, FragmentsReachARealPrometheus) {
 
 TEST_F(PromconfE2ETest, SighupRereadsTheConfig) {
   const fs::path out = dir_ / "out";
-  WriteFile(dir_ / "fragments/a.rules.yml", Rule("a"));
-  WriteFile(dir_ / "more/b.rules.yml", Rule("b"));
+  WriteFileAtomically(dir_ / "fragments/a.rules.yml", Rule("a"));
+  WriteFileAtomically(dir_ / "more/b.rules.yml", Rule("b"));
   const fs::path config = WriteConfig(out.string(), "");
   Daemon daemon(config, port_, dir_ / "promconf.log");
   ASSERT_TRUE(WaitUntil([&] { return fs::exists(out / "rules/local_a.yml"); })) << daemon.Log();
@@ -219,7 +200,7 @@ TEST_F(PromconfE2ETest, SighupRereadsTheConfig) {
 
   // A broken config is refused; the running one keeps going.
   const std::string good = ReadFile(config);
-  WriteFile(config, good + "bogus: 1\n");
+  WriteFileAtomically(config, good + "bogus: 1\n");
   daemon.Signal(SIGHUP);
   ASSERT_TRUE(WaitUntil([&] { return absl::StrContains(daemon.Log(), "keeping the running config"); }))
       << daemon.Log();
@@ -236,7 +217,7 @@ TEST_F(PromconfE2ETest, SighupRereadsTheConfig) {
 
 TEST_F(PromconfE2ETest, OnceWritesAndExits) {
   const fs::path out = dir_ / "out";
-  WriteFile(dir_ / "fragments/a.rules.yml", Rule("a"));
+  WriteFileAtomically(dir_ / "fragments/a.rules.yml", Rule("a"));
   const fs::path config = WriteConfig(out.string(), "");
   ChildProcess::Result r = RunPromconf({"--config.file=" + config.string(), "--once"}, dir_);
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -246,7 +227,7 @@ TEST_F(PromconfE2ETest, OnceWritesAndExits) {
 
 TEST_F(PromconfE2ETest, OnceFailsClearlyWhenASourceCannotSync) {
   const fs::path config = dir_ / "etcd.yml";
-  WriteFile(config, absl::StrCat("output:\n  dir: ", (dir_ / "out").string(),
+  WriteFileAtomically(config, absl::StrCat("output:\n  dir: ", (dir_ / "out").string(),
                                  "\nsources:\n- name: kv\n  etcd:\n    endpoints: "
                                  "[http://127.0.0.1:", PickFreeLoopbackPort(), "]\n"));
   ChildProcess::Result r = RunPromconf({"--config.file=" + config.string(), "--once"}, dir_);
@@ -296,13 +277,13 @@ class SilentListener {
 // output as it was. The sync would wait 60 s; the test allows 20.
 TEST_F(PromconfE2ETest, OnceAndDryRunStopOnSignalsAndLeaveTheOutputWhole) {
   const fs::path out = dir_ / "out";
-  WriteFile(dir_ / "fragments/a.rules.yml", Rule("a"));
+  WriteFileAtomically(dir_ / "fragments/a.rules.yml", Rule("a"));
   const fs::path config = WriteConfig(out.string(), "");
   ASSERT_EQ(RunPromconf({"--config.file=" + config.string(), "--once"}, dir_).exit_code, 0);
   const auto before = Tree(out);
   ASSERT_FALSE(before.empty());
   // A change the interrupted runs must not write.
-  WriteFile(dir_ / "fragments/b.rules.yml", Rule("b"));
+  WriteFileAtomically(dir_ / "fragments/b.rules.yml", Rule("b"));
 
   SilentListener silent;
   ASSERT_GT(silent.port(), 0);
@@ -339,14 +320,14 @@ TEST_F(PromconfE2ETest, OnceAndDryRunStopOnSignalsAndLeaveTheOutputWhole) {
 // for a file named with a stray 0xff byte (and a U+2028).
 TEST_F(PromconfE2ETest, DebugFragmentsIsValidUtf8WhateverTheNames) {
   const fs::path out = dir_ / "out";
-  WriteFile(dir_ / "fragments/bad\xff\xe2\x80\xa8name.rules.yml", Rule("a"));
-  WriteFile(dir_ / "fragments/broken\xc0.rules.yml", "groups: [\n");
+  WriteFileAtomically(dir_ / "fragments/bad\xff\xe2\x80\xa8name.rules.yml", Rule("a"));
+  WriteFileAtomically(dir_ / "fragments/broken\xc0.rules.yml", "groups: [\n");
   const fs::path config = WriteConfig(out.string(), "");
   Daemon daemon(config, port_, dir_ / "promconf.log");
   const std::string url = absl::StrCat("http://127.0.0.1:", port_, "/debug/fragments");
   std::string body;
   ASSERT_TRUE(WaitUntil([&] {
-    body = HttpGet(url);
+    body = HttpGetBody(url);
     return absl::StrContains(body, "rejected") && absl::StrContains(body, "accepted");
   })) << body << daemon.Log();
   EXPECT_TRUE(IsValidUtf8(body)) << body;
@@ -362,12 +343,12 @@ TEST_F(PromconfE2ETest, DebugFragmentsIsValidUtf8WhateverTheNames) {
 
 TEST_F(PromconfE2ETest, DryRunPrintsADiffAndWritesNothing) {
   const fs::path out = dir_ / "out";
-  WriteFile(dir_ / "fragments/a.rules.yml", Rule("a"));
+  WriteFileAtomically(dir_ / "fragments/a.rules.yml", Rule("a"));
   const fs::path config = WriteConfig(out.string(), "");
   ASSERT_EQ(RunPromconf({"--config.file=" + config.string(), "--once"}, dir_).exit_code, 0);
   const std::string before = ReadFile(out / "rules/local_a.yml");
 
-  WriteFile(dir_ / "fragments/a.rules.yml", Rule("a_changed"));
+  WriteFileAtomically(dir_ / "fragments/a.rules.yml", Rule("a_changed"));
   ChildProcess::Result r = RunPromconf({"--config.file=" + config.string(), "--dry-run"}, dir_);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("--- a/rules/local_a.yml"));
@@ -386,7 +367,7 @@ TEST_F(PromconfE2ETest, FlagsAndBadConfigs) {
   ChildProcess::Result bad_flag = RunPromconf({"--no-such-flag"}, dir_);
   EXPECT_EQ(bad_flag.exit_code, 2);
   EXPECT_THAT(bad_flag.err, HasSubstr("unknown flag --no-such-flag"));
-  WriteFile(dir_ / "bad.yml", "output:\n  dir: x\nsources:\n- name: a\n  file: {paths: [x]}\n"
+  WriteFileAtomically(dir_ / "bad.yml", "output:\n  dir: x\nsources:\n- name: a\n  file: {paths: [x]}\n"
                               "- name: a\n  file: {paths: [y]}\n");
   ChildProcess::Result bad = RunPromconf({"--config.file=" + (dir_ / "bad.yml").string(), "--once"}, dir_);
   EXPECT_EQ(bad.exit_code, 1);
@@ -430,17 +411,17 @@ TEST_F(PromconfE2ETest, KubectlApplyReachesPrometheus) {
         "\n      rules:\n      - record: ", record, "\n        expr: vector(1)\n");
   };
 
-  WriteFile(dir_ / "cm.yml", manifest("team_a:kube", "true"));
+  WriteFileAtomically(dir_ / "cm.yml", manifest("team_a:kube", "true"));
   auto applied = kubectl({"apply", "-f", (dir_ / "cm.yml").string()});
   ASSERT_EQ(applied.exit_code, 0) << applied.err;
   ASSERT_TRUE(p.WaitFor("team_a:kube loaded", [&] { return HasRule(p, "team_a:kube"); }).ok())
       << daemon.Log();
   EXPECT_TRUE(fs::exists(fs::path(p.dir()) / "rules"));
-  EXPECT_THAT(HttpGet(absl::StrCat("http://127.0.0.1:", port_, "/debug/fragments")),
+  EXPECT_THAT(HttpGetBody(absl::StrCat("http://127.0.0.1:", port_, "/debug/fragments")),
               HasSubstr("team-a/team-rules/cpu.rules.yml"));
 
   // Changed through kubectl: the new rule replaces the old.
-  WriteFile(dir_ / "cm.yml", manifest("team_a:kube2", "true"));
+  WriteFileAtomically(dir_ / "cm.yml", manifest("team_a:kube2", "true"));
   applied = kubectl({"apply", "-f", (dir_ / "cm.yml").string()});
   ASSERT_EQ(applied.exit_code, 0) << applied.err;
   ASSERT_TRUE(p.WaitFor("team_a:kube2 replaces team_a:kube", [&] {
@@ -449,7 +430,7 @@ TEST_F(PromconfE2ETest, KubectlApplyReachesPrometheus) {
 
   // A bad rules key: rejected, and the team sees why where it looks, in
   // `kubectl get events` on its namespace.
-  WriteFile(dir_ / "bad.yml",
+  WriteFileAtomically(dir_ / "bad.yml",
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: broken-rules\n"
             "  namespace: team-a\n  labels:\n    promconf.io/fragment: \"true\"\n"
             "data:\n  bad.rules.yml: |\n    groups:\n    - name: x\n      rules:\n"
@@ -467,7 +448,7 @@ TEST_F(PromconfE2ETest, KubectlApplyReachesPrometheus) {
   EXPECT_TRUE(HasRule(p, "team_a:kube2"));
 
   // The label no longer matches: the fragment leaves the output.
-  WriteFile(dir_ / "cm.yml", manifest("team_a:kube2", "false"));
+  WriteFileAtomically(dir_ / "cm.yml", manifest("team_a:kube2", "false"));
   applied = kubectl({"apply", "-f", (dir_ / "cm.yml").string()});
   ASSERT_EQ(applied.exit_code, 0) << applied.err;
   ASSERT_TRUE(p.WaitFor("team_a:kube2 removed", [&] { return !HasRule(p, "team_a:kube2"); }).ok())

@@ -67,6 +67,7 @@
 #include "tests/fakes/kube_apiserver.h"
 #include "tests/fakes/prometheus_server.h"
 #include "tests/fakes/zookeeper_server.h"
+#include "tests/fakes/test_io.h"
 #include "util/http_client.h"
 
 namespace promconf {
@@ -112,14 +113,6 @@ void Say(const std::string& line) {
 
 std::string Tail(const std::string& s, size_t n) {
   return s.size() <= n ? s : s.substr(s.size() - n);
-}
-
-void WriteFileAtomically(const fs::path& path, const std::string& data) {
-  fs::create_directories(path.parent_path());
-  // Hidden temp + rename, as an editor would: the source never sees half.
-  fs::path tmp = path.parent_path() / (".soak-tmp-" + path.filename().string());
-  std::ofstream(tmp, std::ios::binary) << data;
-  fs::rename(tmp, path);
 }
 
 // --- the model: what the soak last wrote to each backend ------------------
@@ -448,16 +441,6 @@ std::string FirstDifference(const fs::path& out, const Expected& e) {
                         "}");
   }
   return "";
-}
-
-std::string HttpGet(const std::string& url) {
-  HttpClient http;
-  HttpRequest req;
-  req.url = url;
-  req.timeout = absl::Seconds(5);
-  req.connect_timeout = absl::Seconds(2);
-  absl::StatusOr<HttpResponse> r = http.Do(req);
-  return r.ok() && r->status == 200 ? r->body : "";
 }
 
 // Every bad fragment "rejected" and every good one "accepted" on
@@ -877,7 +860,7 @@ int Run(const Flags& flags) {
   for (int i = 0; i < flags.settle_seconds * 10 + 10; ++i) {  // bounded in count and time
     if (sampler.dead()) return Fail(flags, "promconf died while settling", plog());
     diff = FirstDifference(out, want);
-    if (diff.empty()) diff = CheckDebugFragments(HttpGet(base_url + "/debug/fragments"), want);
+    if (diff.empty()) diff = CheckDebugFragments(HttpGetBody(base_url + "/debug/fragments"), want);
     if (diff.empty()) diff = CheckPrometheus(p, want);
     if (diff.empty() || absl::Now() > settle_deadline) break;
     // What is still pending, once per change: where the settle time goes.
