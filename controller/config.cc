@@ -259,6 +259,7 @@ void ReadZookeeper(Block b, ZookeeperSourceConfig* z) {
   b.StringList("servers", &z->servers);
   b.Duration("session_timeout", &z->session_timeout);
   b.StringList("paths", &z->paths);
+  b.String("auth_file", &z->auth_file);
   for (const std::string& path : z->paths) {
     std::string problem = ZnodePathProblem(path);
     if (!problem.empty()) b.Fail(b.where() + ".paths", absl::StrCat("\"", path, "\" ", problem));

@@ -53,6 +53,8 @@ absl::Status ZookeeperError(int rc, absl::string_view op, absl::string_view path
     case ZCLOSING:
       return absl::UnavailableError(msg);
     case ZNOAUTH:
+      return absl::PermissionDeniedError(absl::StrCat(
+          msg, " (the znode's ACL refuses this client: does auth_file hold a user:password it names?)"));
     case ZAUTHFAILED:
       return absl::PermissionDeniedError(msg);
     default:

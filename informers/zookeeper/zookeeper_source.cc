@@ -12,14 +12,18 @@
 #include <utility>
 #include <vector>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "informers/zookeeper/digest_auth.h"
 #include "informers/zookeeper/serverset.h"
 #include "informers/zookeeper/tree_cache.h"
+#include "util/backoff.h"
 #include "util/dropped.h"
+#include "util/file.h"
 #include "util/log.h"
 
 namespace promconf::zk {
@@ -131,7 +135,7 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
         ReportIfUnreachable();
         continue;
       }
-      if (dirty_) Resync();
+      if (dirty_ && absl::Now() >= resync_after_) Resync();
       if (!dirty_ && absl::Now() - last_progress >= tick_) {
         // Connected means the library's pings are answered: the watches are
         // live even when nothing changes.
@@ -218,6 +222,7 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
         session_id_ = id->client_id;
         session_password_.assign(id->passwd, sizeof(id->passwd));
       }
+      ApplyAuth();
       if (!dirty_ && !was_connected) {
         // The session survived: its watches did too, and the server fires
         // those whose nodes changed while we were away.
@@ -247,17 +252,37 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
     if (e.state == ZOO_EXPIRED_SESSION_STATE || e.state == ZOO_AUTH_FAILED_STATE) CloseSession();
   }
 
+  // auth_file's credential on the handle, re-read at every (re)connect.
+  void ApplyAuth() {
+    absl::Status s = auth_.Apply(zh_);
+    if (s.ok()) return;
+    LOG_WARN("zookeeper: source error", {{"source", context_.name}, {"error", s.message()}});
+    callbacks_->OnError(s);
+  }
+
   // Reads every tree again and reports the complete set.
   void Resync() {
     for (WatchedTree& t : trees_) {
       absl::Status s = t.cache.Load(*reader_);
       if (!s.ok()) {
+        // A lost connection is read again once connected. Anything else
+        // (ZNOAUTH, a marshalling error) would fail the same way at every
+        // tick: back off. Each failure is an OnError, counted as
+        // promconf_source_events_total{event="error"}.
+        const absl::Duration retry = absl::IsUnavailable(s)
+                                         ? absl::ZeroDuration()
+                                         : read_backoff_.Next(absl::Uniform(rng_, 0.0, 1.0));
+        resync_after_ = absl::Now() + retry;
         LOG_WARN("zookeeper: reading the tree failed, retrying",
-                 {{"source", context_.name}, {"path", t.cache.root()}, {"error", s.message()}});
+                 {{"source", context_.name},
+                  {"path", t.cache.root()},
+                  {"error", s.message()},
+                  {"retry_in", absl::FormatDuration(retry)}});
         callbacks_->OnError(s);
-        return;  // still dirty: the next tick tries again
+        return;  // still dirty
       }
     }
+    read_backoff_.Reset();
     dirty_ = false;
     std::map<std::string, Document> fragments;
     for (const WatchedTree& t : trees_) {
@@ -377,6 +402,7 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
   const ZookeeperSourceConfig config_;
   const std::string hosts_;
   const absl::Duration tick_;
+  DigestAuth auth_{config_.auth_file};
 
   // The informer thread's own state.
   std::vector<WatchedTree> trees_;  // config order: paths, then serversets
@@ -387,6 +413,11 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
   absl::Time disconnected_since_;
   bool reported_down_ = false;      // OnError sent for the current outage
   std::set<std::string> reported_;  // fragment names the callbacks hold
+  // Resync waits until then after a read failure that is not a lost
+  // connection.
+  JitteredBackoff read_backoff_{absl::Seconds(1), absl::Minutes(1)};
+  absl::BitGen rng_;
+  absl::Time resync_after_ = absl::InfinitePast();
 
   mutable absl::Mutex mu_;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
@@ -406,6 +437,16 @@ absl::StatusOr<std::unique_ptr<Source>> NewZookeeperSource(const SourceContext& 
   if (config.servers.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("source \"", context.name, "\": no zookeeper servers"));
+  }
+  if (!config.auth_file.empty()) {  // a missing or malformed file is a config error
+    absl::StatusOr<std::string> content =
+        ReadSmallFile(config.auth_file, "auth_file", "zookeeper: ");
+    absl::Status s = content.ok() ? ParseDigestCredential(*content, config.auth_file).status()
+                                  : content.status();
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("source \"", context.name, "\": ", s.message()));
+    }
   }
   // The library logs to stderr at INFO otherwise; lines reach ClientLogLine.
   zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);

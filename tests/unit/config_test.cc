@@ -54,6 +54,7 @@ sources:
       servers: [127.0.0.1:2181]
       session_timeout: 10s
       paths: [/promconf]
+      auth_file: /run/secrets/zk
       serversets:
         - {path: /aurora/prod/api, job: api, format: serverset}
   - name: consul
@@ -90,6 +91,7 @@ sources:
   const auto& z = std::get<ZookeeperSourceConfig>(c->sources[2].backend);
   ASSERT_EQ(z.serversets.size(), 1u);
   EXPECT_EQ(z.serversets[0].job, "api");
+  EXPECT_EQ(z.auth_file, "/run/secrets/zk");
   EXPECT_STREQ(c->sources[3].type(), "consul");
   EXPECT_STREQ(c->sources[4].type(), "file");
   EXPECT_EQ(c->validation.prometheus_version, "2.42");
