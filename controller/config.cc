@@ -295,6 +295,7 @@ void ReadConsul(Block b, ConsulSourceConfig* c) {
   b.String("token_file", &c->token_file);
   b.String("datacenter", &c->datacenter);
   b.String("kv_prefix", &c->kv_prefix);
+  ReadTls(b.Child("tls"), &c->tls);
   std::set<std::string> jobs;
   for (Block s : b.List("services")) {
     ConsulServiceConfig svc;

@@ -63,6 +63,7 @@ struct ConsulSourceConfig {
   std::string datacenter;
   std::string kv_prefix = "promconf/";
   std::vector<ConsulServiceConfig> services;
+  TlsConfig tls;  // for an https:// address
 };
 
 struct FileSourceConfig {

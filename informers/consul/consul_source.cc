@@ -17,6 +17,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "informers/consul/consul_protocol.h"
+#include "informers/source_tls.h"
 #include "util/backoff.h"
 #include "util/dropped.h"
 #include "util/file.h"
@@ -86,7 +87,7 @@ class ConsulSource final : public Source {
     started_ = true;
     callbacks_ = callbacks;
     for (size_t i = 0; i < deps_.size(); ++i) {
-      clients_.push_back(std::make_unique<HttpClient>());
+      clients_.push_back(std::make_unique<HttpClient>(ToTlsOptions(config_.tls)));
     }
     for (size_t i = 0; i < deps_.size(); ++i) {
       threads_.emplace_back([this, i] { Run(i); });
@@ -365,6 +366,11 @@ absl::StatusOr<std::unique_ptr<Source>> NewConsulSource(const SourceContext& con
   if (config.kv_prefix.empty() && config.services.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("source \"", context.name, "\": consul needs kv_prefix or services"));
+  }
+  if (absl::Status s = CheckTlsFiles(config.tls, absl::StrCat("source \"", context.name, "\""),
+                                     "consul");
+      !s.ok()) {
+    return s;
   }
   return std::make_unique<ConsulSource>(context, config, tuning);
 }
