@@ -378,14 +378,20 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
     const ServersetFormat format =
         t.serverset->format == "nerve" ? ServersetFormat::kNerve : ServersetFormat::kServerset;
     int skipped = 0;
+    std::vector<std::string> skipped_paths;
     Document doc;
     doc.name = t.serverset->path;
     doc.job = t.serverset->job;
     doc.origin = absl::StrCat("zookeeper serverset ", t.serverset->path);
-    doc.data = ServersetTargetGroups(format, members, &skipped);
+    doc.data = ServersetTargetGroups(format, members, &skipped, &skipped_paths);
     if (skipped > 0) {
+      // Which znodes to fix; a few suffice (a set may have thousands).
+      if (skipped_paths.size() > 5) skipped_paths.resize(5);
       LOG_WARN("zookeeper: serverset members skipped (data does not parse)",
-               {{"source", context_.name}, {"path", t.serverset->path}, {"skipped", skipped}});
+               {{"source", context_.name},
+                {"path", t.serverset->path},
+                {"skipped", skipped},
+                {"members", absl::StrJoin(skipped_paths, ",")}});
       CountDropped(kDroppedMembers, skipped);
     }
     return doc;
