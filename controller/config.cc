@@ -5,6 +5,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include <yaml-cpp/yaml.h>
 
@@ -327,6 +328,18 @@ void ReadFile(Block b, FileSourceConfig* f) {
   if (f->paths.empty()) b.Fail(b.where() + ".paths", "needs at least one path");
 }
 
+// The `key:` block of a sources[] entry, when present, as its backend;
+// counts the backends named so that the caller can insist on exactly one.
+template <typename BackendConfig>
+void ReadBackend(Block& s, const char* key, void (*read)(Block, BackendConfig*),
+                 SourceConfig* source, int* backends) {
+  if (!s.Has(key)) return;
+  ++*backends;
+  BackendConfig c;
+  read(s.Child(key), &c);
+  source->backend = std::move(c);
+}
+
 }  // namespace
 
 absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view filename) {
@@ -462,36 +475,11 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view fil
         s.FailKey("name", absl::StrCat("duplicate source name \"", source.name, "\""));
       }
       int backends = 0;
-      if (s.Has("kubernetes")) {
-        ++backends;
-        KubernetesSourceConfig k;
-        ReadKubernetes(s.Child("kubernetes"), &k);
-        source.backend = k;
-      }
-      if (s.Has("etcd")) {
-        ++backends;
-        EtcdSourceConfig e;
-        ReadEtcd(s.Child("etcd"), &e);
-        source.backend = e;
-      }
-      if (s.Has("zookeeper")) {
-        ++backends;
-        ZookeeperSourceConfig z;
-        ReadZookeeper(s.Child("zookeeper"), &z);
-        source.backend = z;
-      }
-      if (s.Has("consul")) {
-        ++backends;
-        ConsulSourceConfig c;
-        ReadConsul(s.Child("consul"), &c);
-        source.backend = c;
-      }
-      if (s.Has("file")) {
-        ++backends;
-        FileSourceConfig f;
-        ReadFile(s.Child("file"), &f);
-        source.backend = f;
-      }
+      ReadBackend(s, "kubernetes", &ReadKubernetes, &source, &backends);
+      ReadBackend(s, "etcd", &ReadEtcd, &source, &backends);
+      ReadBackend(s, "zookeeper", &ReadZookeeper, &source, &backends);
+      ReadBackend(s, "consul", &ReadConsul, &source, &backends);
+      ReadBackend(s, "file", &ReadFile, &source, &backends);
       s.Finish();
       if (backends != 1) {
         s.Fail(s.where(), "needs exactly one of kubernetes, etcd, zookeeper, consul, file");
