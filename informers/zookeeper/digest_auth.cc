@@ -41,11 +41,15 @@ absl::StatusOr<std::string> ParseDigestCredential(absl::string_view content,
   return std::string(content);
 }
 
+absl::StatusOr<std::string> ReadDigestCredential(const std::string& path) {
+  absl::StatusOr<std::string> content = ReadSmallFile(path, "auth_file", "zookeeper: ");
+  if (!content.ok()) return content.status();
+  return ParseDigestCredential(*content, path);
+}
+
 absl::Status DigestAuth::Apply(zhandle_t* zh) {
   if (auth_file_.empty()) return absl::OkStatus();
-  absl::StatusOr<std::string> content = ReadSmallFile(auth_file_, "auth_file", "zookeeper: ");
-  if (!content.ok()) return content.status();
-  absl::StatusOr<std::string> credential = ParseDigestCredential(*content, auth_file_);
+  absl::StatusOr<std::string> credential = ReadDigestCredential(auth_file_);
   if (!credential.ok()) return credential.status();
   // A new handle always has a new session: the session id tells a
   // reconnect (credential already held) from a new handle (none yet).

@@ -29,6 +29,10 @@ namespace promconf::zk {
 absl::StatusOr<std::string> ParseDigestCredential(absl::string_view content,
                                                   const std::string& path);
 
+// The credential in the file at `path`: FailedPrecondition when it cannot be
+// read, InvalidArgument when it is not `user:password`.
+absl::StatusOr<std::string> ReadDigestCredential(const std::string& path);
+
 class DigestAuth {
  public:
   // `auth_file` empty: no authentication; Apply does nothing.

@@ -23,7 +23,6 @@
 #include "informers/zookeeper/tree_cache.h"
 #include "util/backoff.h"
 #include "util/dropped.h"
-#include "util/file.h"
 #include "util/log.h"
 
 namespace promconf::zk {
@@ -445,10 +444,7 @@ absl::StatusOr<std::unique_ptr<Source>> NewZookeeperSource(const SourceContext& 
         absl::StrCat("source \"", context.name, "\": no zookeeper servers"));
   }
   if (!config.auth_file.empty()) {  // a missing or malformed file is a config error
-    absl::StatusOr<std::string> content =
-        ReadSmallFile(config.auth_file, "auth_file", "zookeeper: ");
-    absl::Status s = content.ok() ? ParseDigestCredential(*content, config.auth_file).status()
-                                  : content.status();
+    absl::Status s = ReadDigestCredential(config.auth_file).status();
     if (!s.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("source \"", context.name, "\": ", s.message()));
