@@ -206,7 +206,7 @@ runtime::ReconcileResult OutputReconciler::Reconcile(const std::string& /*key*/)
   return {};
 }
 
-ReconcileResult OutputReconciler::WriteFailed(absl::Status st) {
+runtime::ReconcileResult OutputReconciler::WriteFailed(absl::Status st) {
   LOG_WARN("cannot write outputs", {{"dir", options_.dir}, {"err", st.message()}});
   last_ok_ = false;
   if (!absl::IsUnavailable(st) && !absl::IsInvalidArgument(st)) {

@@ -200,7 +200,7 @@ class OutputReconciler : public runtime::Reconciler {
   absl::Status DryRunDiff(const Files& files, ReconcileReport* report);
   // A failed write, logged; the next pass renders everything afresh. Any
   // status but InvalidArgument becomes Unavailable (retried with backoff).
-  ReconcileResult WriteFailed(absl::Status st);
+  runtime::ReconcileResult WriteFailed(absl::Status st);
   void CountRejected(FragmentKind kind, RejectReason reason);
   bool Owned(absl::string_view dir, absl::string_view name) const;
 

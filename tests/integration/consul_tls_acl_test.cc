@@ -50,8 +50,8 @@ class ConsulTlsAclTest : public testing::Test {
     t.wait = absl::Seconds(1);
     t.request_margin = absl::Seconds(1);
     t.min_request_interval = absl::Milliseconds(20);
-    t.initial_backoff = absl::Milliseconds(50);
-    t.max_backoff = absl::Milliseconds(500);
+    t.backoff.initial = absl::Milliseconds(50);
+    t.backoff.max = absl::Milliseconds(500);
     t.connect_timeout = absl::Seconds(1);
     return consul::NewConsulSource(context, config_, t);
   }

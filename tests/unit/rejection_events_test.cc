@@ -27,11 +27,11 @@ FragmentStatus Rejected(std::string document, std::string error) {
 }
 
 TEST(RejectionEventsTest, ADocumentWithNoObjectIsCountedAsADroppedEvent) {
-  KubeRestConfig config;  // nothing listens: no Event could be posted anyway
+  kube::KubeRestConfig config;  // nothing listens: no Event could be posted anyway
   config.server = "http://127.0.0.1:" + std::to_string(PickFreeLoopbackPort());
   RejectionEvents events;
-  events.AddSource("kube", std::make_unique<KubeEventRecorder>(
-                               std::make_shared<KubeCredentials>(config)));
+  events.AddSource("kube", std::make_unique<kube::KubeEventRecorder>(
+                               std::make_shared<kube::KubeCredentials>(config)));
   const uint64_t before = DroppedCount(kDroppedEvents);
   events.Observe({Rejected("no-slashes", "bad")});
   EXPECT_EQ(DroppedCount(kDroppedEvents), before + 1);
@@ -54,8 +54,8 @@ TEST(RejectionEventsTest, FlushWaitsUntilEveryEventIsPosted) {
   ASSERT_TRUE((*api)->WriteKubeconfig(config.kubeconfig).ok());
   auto credentials = KubeCredentialsFor(config);
   ASSERT_TRUE(credentials.ok()) << credentials.status();
-  auto owned = std::make_unique<KubeEventRecorder>(*std::move(credentials));
-  KubeEventRecorder* recorder = owned.get();
+  auto owned = std::make_unique<kube::KubeEventRecorder>(*std::move(credentials));
+  kube::KubeEventRecorder* recorder = owned.get();
   RejectionEvents events;
   events.AddSource("kube", std::move(owned));
   events.Observe({Rejected("team-a/rules/a.rules.yml", "bad"),
