@@ -505,24 +505,39 @@ TEST(ConsulFakeTest, DropConnectionsAndShutdownCutBlockedQueries) {
   EXPECT_EQ(server, nullptr);
 }
 
-// Pins a libcurl behaviour that Consul clients must live with: when a reused
-// keep-alive connection dies before any byte of the answer, libcurl resends
-// the request on a new connection, so the drop is invisible to the caller.
-TEST(ConsulFakeTest, DropOnReusedConnectionIsRetriedByLibcurl) {
+// A keep-alive connection that dies before any byte of the answer: libcurl
+// usually resends the request on a new connection, so the drop is invisible
+// to the caller (a whole wait, three requests, two connections); but when
+// the close reaches it at the wrong moment it reports "Empty reply from
+// server" instead (seen under ASan, about one run in five). Consul clients
+// must live with both, and the source retries an error anyway; what must
+// never happen is a hang or a half answer taken for a whole one.
+TEST(ConsulFakeTest, DropOnReusedConnectionIsRetriedByLibcurlOrReported) {
   auto server = StartFake();
   ASSERT_NE(server, nullptr);
   HttpClient client;
   const std::string url = server->address() + "/v1/kv/?recurse";
   const uint64_t index = Call(client, url).index;
-  Reply r;
+  absl::StatusOr<HttpResponse> resp;
+  const absl::Time start = absl::Now();
   {
     Later drop(absl::Milliseconds(200), [&] { server->DropConnections(); });
-    r = Call(client, absl::StrCat(url, "&index=", index, "&wait=600ms"));
+    HttpRequest r;
+    r.url = absl::StrCat(url, "&index=", index, "&wait=600ms");
+    r.timeout = absl::Seconds(8);
+    resp = client.Do(r);
   }
-  EXPECT_EQ(r.status, 404);
-  EXPECT_GE(r.elapsed, absl::Milliseconds(750));  // the drop, then a whole wait
-  EXPECT_EQ(server->RequestCount("/v1/kv/"), 3);
-  EXPECT_EQ(server->ConnectionsSeen(), 2);
+  const absl::Duration elapsed = absl::Now() - start;
+  EXPECT_LT(elapsed, absl::Seconds(5));
+  if (resp.ok()) {
+    EXPECT_EQ(resp->status, 404);
+    EXPECT_GE(elapsed, absl::Milliseconds(750));  // the drop, then a whole wait
+    EXPECT_EQ(server->RequestCount("/v1/kv/"), 3);
+    EXPECT_EQ(server->ConnectionsSeen(), 2);
+  } else {
+    EXPECT_EQ(resp.status().code(), absl::StatusCode::kUnavailable) << resp.status();
+    EXPECT_EQ(server->RequestCount("/v1/kv/"), 2);
+  }
 }
 
 TEST(ConsulFakeTest, ServesTls) {
