@@ -14,6 +14,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "reconcile/yaml_document_counter.h"
 #include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/exceptions.h"
 #include "yaml-cpp/mark.h"
@@ -439,27 +440,6 @@ class TreeBuilder : public YAML::EventHandler {
   YamlParseError error_;
 };
 
-// Counts documents (and where the first one counted starts).
-class DocumentCounter : public YAML::EventHandler {
- public:
-  int documents = 0;
-  int first_line = 0;
-
-  void OnDocumentStart(const YAML::Mark& mark) override {
-    if (documents++ == 0) first_line = MarkLine(mark);
-  }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {}
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {}
-  void OnMapEnd() override {}
-};
-
 absl::Status Reject(YamlParseError e, YamlParseError* error) {
   std::string msg;
   if (e.line > 0) absl::StrAppend(&msg, "line ", e.line, ": ");
@@ -516,7 +496,7 @@ absl::StatusOr<YamlSubsetNode> ParseYaml(absl::string_view text, const YamlParse
     if (builder.failed()) return Reject(builder.error(), error);
     // One more document at most is looked at: yaml-cpp 0.7 keeps finding
     // empty documents after a stray ',' (upstream issue 1040).
-    DocumentCounter counter;
+    YamlDocumentCounter counter;
     if (parser.HandleNextDocument(counter) && counter.documents > 0) {
       return Reject({counter.first_line, "", "more than one YAML document in the stream"}, error);
     }

@@ -20,6 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 #include "reconcile/fragment.h"
+#include "reconcile/yaml_document_counter.h"
 #include "reconcile/yaml_tree.h"
 #include "yaml-cpp/anchor.h"
 #include "yaml-cpp/eventhandler.h"
@@ -143,23 +144,6 @@ std::string CheckInvariants(const YamlSubsetNode& n, const std::string& path) {
   return "";
 }
 
-// Counts documents without building them.
-class DocumentCounter : public YAML::EventHandler {
- public:
-  void OnDocumentStart(const YAML::Mark&) override {}
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {}
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {}
-  void OnMapEnd() override {}
-};
-
 // yaml-cpp 0.7's LoadAll never returns for some invalid streams: a stray ','
 // where a document may start ("- a\n,", "---\n,", ",") is never consumed and
 // every HandleNextDocument() reports one more empty document, allocating
@@ -178,7 +162,7 @@ YamlCppParse ParseWithYamlCpp(absl::string_view text) {
   try {
     std::istringstream in{std::string(text)};
     YAML::Parser parser(in);
-    DocumentCounter counter;
+    YamlDocumentCounter counter;
     while (out.documents < kRunawayDocuments && parser.HandleNextDocument(counter)) ++out.documents;
     if (out.documents == 1) out.root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
