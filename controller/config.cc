@@ -5,6 +5,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include <yaml-cpp/yaml.h>
 
@@ -259,6 +260,7 @@ void ReadZookeeper(Block b, ZookeeperSourceConfig* z) {
   b.StringList("servers", &z->servers);
   b.Duration("session_timeout", &z->session_timeout);
   b.StringList("paths", &z->paths);
+  b.String("auth_file", &z->auth_file);
   for (const std::string& path : z->paths) {
     std::string problem = ZnodePathProblem(path);
     if (!problem.empty()) b.Fail(b.where() + ".paths", absl::StrCat("\"", path, "\" ", problem));
@@ -294,6 +296,7 @@ void ReadConsul(Block b, ConsulSourceConfig* c) {
   b.String("token_file", &c->token_file);
   b.String("datacenter", &c->datacenter);
   b.String("kv_prefix", &c->kv_prefix);
+  ReadTls(b.Child("tls"), &c->tls);
   std::set<std::string> jobs;
   for (Block s : b.List("services")) {
     ConsulServiceConfig svc;
@@ -323,6 +326,18 @@ void ReadFile(Block b, FileSourceConfig* f) {
   b.StringList("paths", &f->paths);
   b.Finish();
   if (f->paths.empty()) b.Fail(b.where() + ".paths", "needs at least one path");
+}
+
+// The `key:` block of a sources[] entry, when present, as its backend;
+// counts the backends named so that the caller can insist on exactly one.
+template <typename BackendConfig>
+void ReadBackend(Block& s, const char* key, void (*read)(Block, BackendConfig*),
+                 SourceConfig* source, int* backends) {
+  if (!s.Has(key)) return;
+  ++*backends;
+  BackendConfig c;
+  read(s.Child(key), &c);
+  source->backend = std::move(c);
 }
 
 }  // namespace
@@ -460,36 +475,11 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view fil
         s.FailKey("name", absl::StrCat("duplicate source name \"", source.name, "\""));
       }
       int backends = 0;
-      if (s.Has("kubernetes")) {
-        ++backends;
-        KubernetesSourceConfig k;
-        ReadKubernetes(s.Child("kubernetes"), &k);
-        source.backend = k;
-      }
-      if (s.Has("etcd")) {
-        ++backends;
-        EtcdSourceConfig e;
-        ReadEtcd(s.Child("etcd"), &e);
-        source.backend = e;
-      }
-      if (s.Has("zookeeper")) {
-        ++backends;
-        ZookeeperSourceConfig z;
-        ReadZookeeper(s.Child("zookeeper"), &z);
-        source.backend = z;
-      }
-      if (s.Has("consul")) {
-        ++backends;
-        ConsulSourceConfig c;
-        ReadConsul(s.Child("consul"), &c);
-        source.backend = c;
-      }
-      if (s.Has("file")) {
-        ++backends;
-        FileSourceConfig f;
-        ReadFile(s.Child("file"), &f);
-        source.backend = f;
-      }
+      ReadBackend(s, "kubernetes", &ReadKubernetes, &source, &backends);
+      ReadBackend(s, "etcd", &ReadEtcd, &source, &backends);
+      ReadBackend(s, "zookeeper", &ReadZookeeper, &source, &backends);
+      ReadBackend(s, "consul", &ReadConsul, &source, &backends);
+      ReadBackend(s, "file", &ReadFile, &source, &backends);
       s.Finish();
       if (backends != 1) {
         s.Fail(s.where(), "needs exactly one of kubernetes, etcd, zookeeper, consul, file");

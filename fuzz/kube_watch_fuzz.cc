@@ -56,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // parser then rejects it). Checked as far as it holds today.
     PROMCONF_FUZZ_CHECK(object.front() == '{' && (object.back() == '}' || object.back() == ']'),
                         object);
-    promconf::WatchEvent event;
+    promconf::kube::WatchEvent event;
     (void)parser.ParseWatchEvent(object, &event);
     promconf::kube::KubeList list;
     (void)parser.ParseList(object, &list);

@@ -45,6 +45,9 @@ struct ZookeeperSourceConfig {
   absl::Duration session_timeout = absl::Seconds(10);
   std::vector<std::string> paths;
   std::vector<ServersetConfig> serversets;
+  // `user:password` for znodes with a digest ACL (zoo_add_auth "digest");
+  // empty: no authentication.
+  std::string auth_file;
 };
 
 struct ConsulServiceConfig {
@@ -60,6 +63,7 @@ struct ConsulSourceConfig {
   std::string datacenter;
   std::string kv_prefix = "promconf/";
   std::vector<ConsulServiceConfig> services;
+  TlsConfig tls;  // for an https:// address
 };
 
 struct FileSourceConfig {

@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "informers/json_members.h"
 #include "informers/target_groups.h"
 #include "rapidjson/document.h"
 #include "util/dropped.h"
@@ -25,26 +26,6 @@ bool ParseJsonArray(absl::string_view body, rapidjson::Document* d) {
     return false;
   }
   return !d->HasParseError() && d->IsArray();
-}
-
-std::string Str(const rapidjson::Value& o, const char* key) {
-  if (!o.IsObject()) return "";
-  auto it = o.FindMember(key);
-  if (it == o.MemberEnd() || !it->value.IsString()) return "";
-  return std::string(it->value.GetString(), it->value.GetStringLength());
-}
-
-std::map<std::string, std::string> StrMap(const rapidjson::Value& o, const char* key) {
-  std::map<std::string, std::string> out;
-  if (!o.IsObject()) return out;
-  auto it = o.FindMember(key);
-  if (it == o.MemberEnd() || !it->value.IsObject()) return out;
-  for (const auto& m : it->value.GetObject()) {
-    if (!m.value.IsString()) continue;
-    out[std::string(m.name.GetString(), m.name.GetStringLength())] =
-        std::string(m.value.GetString(), m.value.GetStringLength());
-  }
-  return out;
 }
 
 int HealthRank(absl::string_view status) {
@@ -90,7 +71,7 @@ absl::StatusOr<std::vector<ConsulKeyValue>> ParseConsulKvList(absl::string_view 
   out.reserve(d.Size());
   for (const auto& e : d.GetArray()) {
     ConsulKeyValue kv;
-    kv.key = Str(e, "Key");
+    kv.key = JsonStringMember(e, "Key");
     if (kv.key.empty()) return absl::InvalidArgumentError("consul kv: entry without Key");
     auto mi = e.FindMember("ModifyIndex");
     if (mi != e.MemberEnd() && mi->value.IsUint64()) kv.modify_index = mi->value.GetUint64();
@@ -131,15 +112,15 @@ absl::StatusOr<std::vector<ConsulServiceEntry>> ParseConsulHealth(absl::string_v
     ConsulServiceEntry s;
     const rapidjson::Value& n = node->value;
     const rapidjson::Value& v = svc->value;
-    s.node = Str(n, "Node");
-    s.node_address = Str(n, "Address");
-    s.datacenter = Str(n, "Datacenter");
-    s.node_meta = StrMap(n, "Meta");
-    s.tagged_addresses = StrMap(n, "TaggedAddresses");
-    s.service_id = Str(v, "ID");
-    s.service = Str(v, "Service");
-    s.service_address = Str(v, "Address");
-    s.service_meta = StrMap(v, "Meta");
+    s.node = JsonStringMember(n, "Node");
+    s.node_address = JsonStringMember(n, "Address");
+    s.datacenter = JsonStringMember(n, "Datacenter");
+    s.node_meta = JsonStringMapMember(n, "Meta");
+    s.tagged_addresses = JsonStringMapMember(n, "TaggedAddresses");
+    s.service_id = JsonStringMember(v, "ID");
+    s.service = JsonStringMember(v, "Service");
+    s.service_address = JsonStringMember(v, "Address");
+    s.service_meta = JsonStringMapMember(v, "Meta");
     auto port = v.FindMember("Port");
     if (port != v.MemberEnd() && port->value.IsInt()) s.port = port->value.GetInt();
     auto tags = v.FindMember("Tags");
@@ -151,7 +132,7 @@ absl::StatusOr<std::vector<ConsulServiceEntry>> ParseConsulHealth(absl::string_v
     auto checks = e.FindMember("Checks");
     if (checks != e.MemberEnd() && checks->value.IsArray()) {
       for (const auto& c : checks->value.GetArray()) {
-        std::string status = Str(c, "Status");
+        std::string status = JsonStringMember(c, "Status");
         if (HealthRank(status) > HealthRank(s.health)) s.health = status;
       }
     }

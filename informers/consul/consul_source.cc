@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "informers/consul/consul_protocol.h"
 #include "informers/informer_thread.h"
+#include "informers/source_tls.h"
 #include "util/dropped.h"
 #include "util/file.h"
 #include "util/http_client.h"
@@ -71,7 +72,9 @@ class ConsulSource final : public Source {
       deps_.push_back(std::move(d));
     }
     synced_.assign(deps_.size(), false);
-    for (size_t i = 0; i < deps_.size(); ++i) clients_.push_back(std::make_unique<HttpClient>());
+    for (size_t i = 0; i < deps_.size(); ++i) {
+      clients_.push_back(std::make_unique<HttpClient>(ToTlsOptions(config_.tls)));
+    }
   }
 
   ~ConsulSource() override { Stop(); }
@@ -341,6 +344,11 @@ absl::StatusOr<std::unique_ptr<Source>> NewConsulSource(const SourceContext& con
                                                         ConsulSourceTuning tuning) {
   if (config.kv_prefix.empty() && config.services.empty()) {
     return InvalidSourceConfig("consul", context, "needs kv_prefix or services");
+  }
+  if (absl::Status s = CheckTlsFiles(config.tls, absl::StrCat("source \"", context.name, "\""),
+                                     "consul");
+      !s.ok()) {
+    return s;
   }
   return std::make_unique<ConsulSource>(context, config, tuning);
 }

@@ -11,6 +11,7 @@
 #include "absl/strings/strip.h"
 #include "informers/etcd/etcd_protocol.h"
 #include "informers/informer_thread.h"
+#include "informers/source_tls.h"
 #include "util/dropped.h"
 #include "util/file.h"
 #include "util/http_client.h"
@@ -20,15 +21,6 @@
 
 namespace promconf::etcd {
 namespace {
-
-TlsOptions ToTlsOptions(const TlsConfig& c) {
-  TlsOptions t;
-  t.ca_file = c.ca_file;
-  t.cert_file = c.cert_file;
-  t.key_file = c.key_file;
-  t.insecure_skip_verify = c.insecure_skip_verify;
-  return t;
-}
 
 class EtcdSource final : public Source, public EtcdSourceTestHooks {
  public:

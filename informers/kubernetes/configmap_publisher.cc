@@ -5,9 +5,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "informers/json_members.h"
+#include "informers/kubernetes/object_json.h"
 #include "rapidjson/document.h"
-#include "rapidjson/stringbuffer.h"
-#include "rapidjson/writer.h"
 #include "util/log.h"
 
 namespace promconf::kube {
@@ -23,69 +23,14 @@ struct Existing {
   bool has_binary_data = false;
 };
 
-std::map<std::string, std::string> StringMap(const rapidjson::Value& obj, const char* name) {
-  std::map<std::string, std::string> out;
-  if (!obj.IsObject()) return out;
-  auto it = obj.FindMember(name);
-  if (it == obj.MemberEnd() || !it->value.IsObject()) return out;
-  for (const auto& m : it->value.GetObject()) {
-    if (m.value.IsString()) {
-      out.emplace(std::string(m.name.GetString(), m.name.GetStringLength()),
-                  std::string(m.value.GetString(), m.value.GetStringLength()));
-    }
-  }
-  return out;
-}
-
-absl::Status HttpError(const HttpResponse& r, absl::string_view what) {
-  std::string text = absl::StrCat(what, ": ", DescribeHttpError(r));
-  if (r.status == 409) return absl::AbortedError(text);
-  if (r.status == 401 || r.status == 403) return absl::PermissionDeniedError(text);
-  if (r.status == 404) return absl::NotFoundError(text);
-  if (r.status == 422 || r.status == 400) return absl::InvalidArgumentError(text);
-  return absl::UnavailableError(text);
-}
-
 std::string ConfigMapJson(const std::string& ns, const PublishedConfigMap& cm,
                           const std::map<std::string, std::string>& labels,
                           const std::string& resource_version) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  auto str = [&w](const std::string& s) {
-    w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-  };
-  w.StartObject();
-  w.Key("apiVersion");
-  w.String("v1");
-  w.Key("kind");
-  w.String("ConfigMap");
-  w.Key("metadata");
-  w.StartObject();
-  w.Key("name");
-  str(cm.name);
-  w.Key("namespace");
-  str(ns);
-  if (!resource_version.empty()) {
-    w.Key("resourceVersion");
-    str(resource_version);
-  }
-  w.Key("labels");
-  w.StartObject();
-  for (const auto& [k, v] : labels) {
-    str(k);
-    str(v);
-  }
-  w.EndObject();
-  w.EndObject();
-  w.Key("data");
-  w.StartObject();
-  for (const auto& [k, v] : cm.data) {
-    str(k);
-    str(v);
-  }
-  w.EndObject();
-  w.EndObject();
-  return std::string(buf.GetString(), buf.GetSize());
+  ObjectJsonWriter w("v1", "ConfigMap", cm.name, ns, resource_version);
+  w.StringMap("labels", labels);
+  w.EndMetadata();
+  w.StringMap("data", cm.data);
+  return w.Finish();
 }
 
 }  // namespace
@@ -120,7 +65,7 @@ absl::Status ConfigMapPublisher::PublishOnce(const PublishedSetId& id,
   absl::StatusOr<HttpResponse> list =
       client_->Get(absl::StrCat(base, "?labelSelector=", UrlEncode(id.LabelSelector())));
   if (!list.ok()) return list.status();
-  if (list->status != 200) return HttpError(*list, "list published ConfigMaps");
+  if (list->status != 200) return HttpStatusError(*list, "list published ConfigMaps");
   std::map<std::string, Existing> existing;
   {
     rapidjson::Document d;
@@ -136,8 +81,8 @@ absl::Status ConfigMapPublisher::PublishOnce(const PublishedSetId& id,
       if (md.HasMember("resourceVersion") && md["resourceVersion"].IsString()) {
         e.resource_version = md["resourceVersion"].GetString();
       }
-      e.labels = StringMap(md, "labels");
-      e.data = StringMap(item, "data");
+      e.labels = JsonStringMapMember(md, "labels");
+      e.data = JsonStringMapMember(item, "data");
       e.has_binary_data = item.HasMember("binaryData") && item["binaryData"].IsObject() &&
                           item["binaryData"].MemberCount() > 0;
       existing.emplace(md["name"].GetString(), std::move(e));
@@ -173,10 +118,10 @@ absl::Status ConfigMapPublisher::PublishOnce(const PublishedSetId& id,
               "ConfigMap ", ns_, "/", cm.name, " exists without the labels ", id.LabelSelector(),
               ": promconf will not overwrite a ConfigMap it does not manage"));
         }
-        return HttpError(*r, absl::StrCat("create ConfigMap ", ns_, "/", cm.name));
+        return HttpStatusError(*r, absl::StrCat("create ConfigMap ", ns_, "/", cm.name));
       }
       if (r->status != 201 && r->status != 200) {
-        return HttpError(*r, absl::StrCat("create ConfigMap ", ns_, "/", cm.name));
+        return HttpStatusError(*r, absl::StrCat("create ConfigMap ", ns_, "/", cm.name));
       }
       ++stats->created;
       return absl::OkStatus();
@@ -184,7 +129,9 @@ absl::Status ConfigMapPublisher::PublishOnce(const PublishedSetId& id,
     absl::StatusOr<HttpResponse> r = client_->Put(
         absl::StrCat(base, "/", cm.name), ConfigMapJson(ns_, cm, labels, it->second.resource_version));
     if (!r.ok()) return r.status();
-    if (r->status != 200) return HttpError(*r, absl::StrCat("update ConfigMap ", ns_, "/", cm.name));
+    if (r->status != 200) {
+      return HttpStatusError(*r, absl::StrCat("update ConfigMap ", ns_, "/", cm.name));
+    }
     ++stats->updated;
     return absl::OkStatus();
   };
@@ -210,7 +157,7 @@ absl::Status ConfigMapPublisher::PublishOnce(const PublishedSetId& id,
     if (!r.ok()) return r.status();
     if (r->status == 404) continue;
     if (r->status != 200 && r->status != 202) {
-      return HttpError(*r, absl::StrCat("delete stale ConfigMap ", ns_, "/", name));
+      return HttpStatusError(*r, absl::StrCat("delete stale ConfigMap ", ns_, "/", name));
     }
     ++stats->deleted;
   }

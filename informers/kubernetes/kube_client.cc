@@ -287,4 +287,22 @@ std::string DescribeHttpError(const HttpResponse& response) {
   return text;
 }
 
+absl::Status HttpStatusError(const HttpResponse& response, absl::string_view what, bool create) {
+  std::string text = absl::StrCat(what, ": ", DescribeHttpError(response));
+  switch (response.status) {
+    case 409:
+      return create ? absl::AlreadyExistsError(text) : absl::AbortedError(text);
+    case 401:
+    case 403:
+      return absl::PermissionDeniedError(text);
+    case 404:
+      return absl::NotFoundError(text);
+    case 400:
+    case 422:
+      return absl::InvalidArgumentError(text);
+    default:
+      return absl::UnavailableError(text);
+  }
+}
+
 }  // namespace promconf::kube

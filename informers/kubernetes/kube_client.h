@@ -128,4 +128,11 @@ class KubeClient {
 // Status message when it has one).
 std::string DescribeHttpError(const HttpResponse& response);
 
+// A non-2xx answer to a write as a status: "<what>: <DescribeHttpError>".
+// 409 is AlreadyExists on a create and Aborted (a lost optimistic-concurrency
+// race) otherwise; 401/403 PermissionDenied, 404 NotFound, 400/422
+// InvalidArgument, anything else Unavailable (retry).
+absl::Status HttpStatusError(const HttpResponse& response, absl::string_view what,
+                             bool create = false);
+
 }  // namespace promconf::kube

@@ -4,9 +4,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "informers/json_members.h"
+#include "informers/kubernetes/object_json.h"
 #include "rapidjson/document.h"
-#include "rapidjson/stringbuffer.h"
-#include "rapidjson/writer.h"
 #include "util/log.h"
 
 namespace promconf::kube {
@@ -20,30 +20,11 @@ std::string LeasePath(const std::string& ns, const std::string& name) {
                       name.empty() ? "" : "/", name);
 }
 
-std::string StringMember(const rapidjson::Value& obj, const char* name) {
-  if (!obj.IsObject()) return "";
-  auto it = obj.FindMember(name);
-  if (it == obj.MemberEnd() || !it->value.IsString()) return "";
-  return std::string(it->value.GetString(), it->value.GetStringLength());
-}
-
 int64_t IntMember(const rapidjson::Value& obj, const char* name) {
   if (!obj.IsObject()) return 0;
   auto it = obj.FindMember(name);
   if (it == obj.MemberEnd() || !it->value.IsInt64()) return 0;
   return it->value.GetInt64();
-}
-
-// 409 on a create is AlreadyExists; on an update, Aborted (a lost race).
-absl::Status HttpStatusError(const HttpResponse& r, absl::string_view what, bool create) {
-  std::string text = absl::StrCat(what, ": ", DescribeHttpError(r));
-  switch (r.status) {
-    case 404: return absl::NotFoundError(text);
-    case 409: return create ? absl::AlreadyExistsError(text) : absl::AbortedError(text);
-    case 401:
-    case 403: return absl::PermissionDeniedError(text);
-    default: return absl::UnavailableError(text);
-  }
 }
 
 }  // namespace
@@ -60,17 +41,17 @@ absl::StatusOr<LeaseLock::Observed> ParseLease(absl::string_view json) {
   }
   LeaseLock::Observed o;
   auto md = d.FindMember("metadata");
-  if (md != d.MemberEnd()) o.resource_version = StringMember(md->value, "resourceVersion");
+  if (md != d.MemberEnd()) o.resource_version = JsonStringMember(md->value, "resourceVersion");
   if (o.resource_version.empty()) {
     return absl::InvalidArgumentError("lease: no metadata.resourceVersion");
   }
   auto spec = d.FindMember("spec");
   if (spec != d.MemberEnd() && spec->value.IsObject()) {
     const rapidjson::Value& s = spec->value;
-    o.record.holder_identity = StringMember(s, "holderIdentity");
+    o.record.holder_identity = JsonStringMember(s, "holderIdentity");
     o.record.lease_duration_seconds = IntMember(s, "leaseDurationSeconds");
-    o.record.acquire_time = StringMember(s, "acquireTime");
-    o.record.renew_time = StringMember(s, "renewTime");
+    o.record.acquire_time = JsonStringMember(s, "acquireTime");
+    o.record.renew_time = JsonStringMember(s, "renewTime");
     o.record.lease_transitions = IntMember(s, "leaseTransitions");
   }
   return o;
@@ -86,48 +67,27 @@ KubeLeaseLock::KubeLeaseLock(std::unique_ptr<KubeClient> client, std::string ns,
 }
 
 std::string KubeLeaseLock::Body(const LeaseRecord& r, const std::string& resource_version) const {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  auto str = [&w](const std::string& s) {
-    w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-  };
-  w.StartObject();
-  w.Key("apiVersion");
-  w.String("coordination.k8s.io/v1");
-  w.Key("kind");
-  w.String("Lease");
-  w.Key("metadata");
-  w.StartObject();
-  w.Key("name");
-  str(name_);
-  w.Key("namespace");
-  str(ns_);
-  if (!resource_version.empty()) {
-    w.Key("resourceVersion");
-    str(resource_version);
-  }
-  w.EndObject();
-  w.Key("spec");
-  w.StartObject();
+  ObjectJsonWriter w("coordination.k8s.io/v1", "Lease", name_, ns_, resource_version);
+  w.EndMetadata();
+  w.StartObject("spec");
   // An empty holder is written as "" (client-go's release), not omitted: a
   // PUT replaces the spec either way.
   w.Key("holderIdentity");
-  str(r.holder_identity);
+  w.String(r.holder_identity);
   w.Key("leaseDurationSeconds");
   w.Int64(r.lease_duration_seconds);
   if (!r.acquire_time.empty()) {
     w.Key("acquireTime");
-    str(r.acquire_time);
+    w.String(r.acquire_time);
   }
   if (!r.renew_time.empty()) {
     w.Key("renewTime");
-    str(r.renew_time);
+    w.String(r.renew_time);
   }
   w.Key("leaseTransitions");
   w.Int64(r.lease_transitions);
   w.EndObject();
-  w.EndObject();
-  return std::string(buf.GetString(), buf.GetSize());
+  return w.Finish();
 }
 
 absl::StatusOr<std::optional<LeaseLock::Observed>> KubeLeaseLock::Get() {
@@ -179,18 +139,7 @@ bool LeaderElector::TryAcquireOrRenew() {
     return false;
   }
   if (!got->has_value()) {
-    absl::Status s = lock_->Create(record);
-    if (!s.ok()) {
-      // AlreadyExists: another replica created it first; it holds it now.
-      if (!absl::IsAlreadyExists(s)) {
-        LOG_WARN("leader election: cannot create the lease",
-                 {{"lease", lock_->Describe()}, {"err", s.message()}});
-      }
-      return false;
-    }
-    observed_record_ = record;
-    observed_time_ = now;
-    return true;
+    return Wrote(lock_->Create(record), record, now);
   }
   const LeaseLock::Observed& old = **got;
   if (!observed_record_ || *observed_record_ != old.record) {
@@ -208,10 +157,15 @@ bool LeaderElector::TryAcquireOrRenew() {
   } else {
     record.lease_transitions = o.lease_transitions + 1;
   }
-  absl::Status s = lock_->Update(record, old.resource_version);
+  return Wrote(lock_->Update(record, old.resource_version), record, now);
+}
+
+bool LeaderElector::Wrote(const absl::Status& s, const LeaseRecord& record, absl::Time now) {
   if (!s.ok()) {
-    if (!absl::IsAborted(s)) {  // a 409 just means another replica won
-      LOG_WARN("leader election: cannot update the lease",
+    // AlreadyExists (a create) or Aborted (an update's 409): another replica
+    // wrote first and holds the lease now; nothing to warn about.
+    if (!absl::IsAlreadyExists(s) && !absl::IsAborted(s)) {
+      LOG_WARN("leader election: cannot write the lease",
                {{"lease", lock_->Describe()}, {"err", s.message()}});
     }
     return false;

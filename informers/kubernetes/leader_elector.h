@@ -152,6 +152,9 @@ class LeaderElector {
   void BecomeLeader(absl::Time now);
   void StepDown(const char* why);
   absl::Duration JitteredRetry();
+  // The outcome of creating or updating the lease with `record` at `now`:
+  // true, and `record` observed, on success.
+  bool Wrote(const absl::Status& s, const LeaseRecord& record, absl::Time now);
 
   // Constant after construction.
   const LeaderElectorOptions options_;

@@ -88,7 +88,9 @@ bool ParseMember(ServersetFormat format, const ServersetMember& m, TargetGroup* 
 }  // namespace
 
 std::string ServersetTargetGroups(ServersetFormat format,
-                                  const std::vector<ServersetMember>& members, int* skipped) {
+                                  const std::vector<ServersetMember>& members, int* skipped,
+                                  std::vector<std::string>* skipped_paths) {
+  if (skipped_paths != nullptr) skipped_paths->clear();
   std::vector<TargetGroup> groups;
   int left_out = 0;
   for (const ServersetMember& m : members) {
@@ -103,6 +105,7 @@ std::string ServersetTargetGroups(ServersetFormat format,
     }
     if (!ok) {
       ++left_out;
+      if (skipped_paths != nullptr) skipped_paths->push_back(m.path);
       continue;
     }
     groups.push_back(std::move(g));

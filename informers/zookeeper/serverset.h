@@ -30,9 +30,12 @@ struct ServersetMember {
 
 // A file_sd JSON list with one target group per member that parses, in the
 // order given (callers pass members sorted by path, so the bytes are
-// deterministic). `skipped` (optional) counts the members left out.
+// deterministic). `skipped` (optional) counts the members left out and
+// `skipped_paths` (optional) names them, in order, so that the log can say
+// which znodes to fix.
 std::string ServersetTargetGroups(ServersetFormat format,
                                   const std::vector<ServersetMember>& members,
-                                  int* skipped = nullptr);
+                                  int* skipped = nullptr,
+                                  std::vector<std::string>* skipped_paths = nullptr);
 
 }  // namespace promconf::zk

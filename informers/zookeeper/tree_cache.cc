@@ -53,6 +53,8 @@ absl::Status ZookeeperError(int rc, absl::string_view op, absl::string_view path
     case ZCLOSING:
       return absl::UnavailableError(msg);
     case ZNOAUTH:
+      return absl::PermissionDeniedError(absl::StrCat(
+          msg, " (the znode's ACL refuses this client: does auth_file hold a user:password it names?)"));
     case ZAUTHFAILED:
       return absl::PermissionDeniedError(msg);
     default:
@@ -111,6 +113,14 @@ bool TreeCache::KeepsData(const std::string& path) const {
   return !fragments_only_ || path == root_ || IsFragmentName(Relative(path));
 }
 
+void TreeCache::Store(const std::string& path, ZNode fresh, std::vector<std::string>* changed) {
+  if (!KeepsData(path)) fresh.data.clear();
+  ZNode& node = nodes_[path];
+  if (node.size != fresh.size || node.data != fresh.data) changed->push_back(path);
+  node.size = fresh.size;
+  node.data = std::move(fresh.data);
+}
+
 absl::Status TreeCache::LoadNode(ZnodeReader& r, const std::string& path, int depth,
                                  std::vector<std::string>* changed) {
   // The root may appear between a failed read and the exists watch meant to
@@ -129,11 +139,7 @@ absl::Status TreeCache::LoadNode(ZnodeReader& r, const std::string& path, int de
           absl::StrCat("zookeeper: ", root_, " keeps being created and deleted"));
     }
     if (rc != ZOK) return ZookeeperError(rc, "get", path);
-    if (!KeepsData(path)) fresh.data.clear();
-    ZNode& node = nodes_[path];
-    if (node.size != fresh.size || node.data != fresh.data) changed->push_back(path);
-    node.size = fresh.size;
-    node.data = std::move(fresh.data);
+    Store(path, std::move(fresh), changed);
     break;
   }
   if (max_depth_ >= 0 && depth >= max_depth_) return absl::OkStatus();
@@ -150,11 +156,7 @@ absl::Status TreeCache::RefreshData(ZnodeReader& r, const std::string& path,
     return absl::OkStatus();
   }
   if (rc != ZOK) return ZookeeperError(rc, "get", path);
-  if (!KeepsData(path)) fresh.data.clear();
-  ZNode& node = nodes_[path];
-  if (node.size != fresh.size || node.data != fresh.data) changed->push_back(path);
-  node.size = fresh.size;
-  node.data = std::move(fresh.data);
+  Store(path, std::move(fresh), changed);
   return absl::OkStatus();
 }
 

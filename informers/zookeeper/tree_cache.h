@@ -72,6 +72,9 @@ class TreeCache {
   std::string ChildPath(const std::string& parent, const std::string& name) const;
   int Depth(absl::string_view path) const;
   bool KeepsData(const std::string& path) const;
+  // Records the data and size just read for `path` (its children stay),
+  // appending `path` to `changed` when either differs from what was held.
+  void Store(const std::string& path, ZNode fresh, std::vector<std::string>* changed);
   absl::Status LoadNode(ZnodeReader& r, const std::string& path, int depth,
                         std::vector<std::string>* changed);
   absl::Status RefreshData(ZnodeReader& r, const std::string& path,

@@ -16,6 +16,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "informers/informer_thread.h"
+#include "informers/zookeeper/digest_auth.h"
 #include "informers/zookeeper/serverset.h"
 #include "informers/zookeeper/tree_cache.h"
 #include "util/dropped.h"
@@ -54,7 +55,8 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
         config_(std::move(config)),
         hosts_(absl::StrJoin(config_.servers, ",")),
         tick_(std::clamp(config_.session_timeout / 3, absl::Milliseconds(100), absl::Seconds(5))),
-        runtime_(context_.name, context_.clock, {}, &mu_) {
+        runtime_(context_.name, context_.clock,
+                 {.initial = absl::Seconds(1), .max = absl::Minutes(1)}, &mu_) {
     for (const std::string& path : config_.paths)
       trees_.push_back({TreeCache(path, -1, /*fragments_only=*/true), nullptr, ""});
     for (const ServersetConfig& set : config_.serversets) {
@@ -103,6 +105,7 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
   }
 
   void Run(InformerContext& ctx) {
+    ctx_ = &ctx;
     callbacks_ = &ctx.callbacks();
     clock_ = ctx.clock();
     absl::Time last_progress = absl::InfinitePast();
@@ -122,7 +125,7 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
         ReportIfUnreachable();
         continue;
       }
-      if (dirty_) Resync();
+      if (dirty_ && clock_->Now() >= resync_after_) Resync();
       if (!dirty_ && clock_->Now() - last_progress >= tick_) {
         // Connected means the library's pings are answered: the watches are
         // live even when nothing changes.
@@ -211,6 +214,7 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
         session_id_ = id->client_id;
         session_password_.assign(id->passwd, sizeof(id->passwd));
       }
+      ApplyAuth();
       if (!dirty_ && !was_connected) {
         // The session survived: its watches did too, and the server fires
         // those whose nodes changed while we were away.
@@ -240,17 +244,37 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
     if (e.state == ZOO_EXPIRED_SESSION_STATE || e.state == ZOO_AUTH_FAILED_STATE) CloseSession();
   }
 
+  // auth_file's credential on the handle, re-read at every (re)connect.
+  void ApplyAuth() {
+    absl::Status s = auth_.Apply(zh_);
+    if (s.ok()) return;
+    LOG_WARN("zookeeper: source error", {{"source", context_.name}, {"error", s.message()}});
+    callbacks_->OnError(s);
+  }
+
   // Reads every tree again and reports the complete set.
   void Resync() {
     for (WatchedTree& t : trees_) {
       absl::Status s = t.cache.Load(*reader_);
       if (!s.ok()) {
+        // A lost connection is read again once connected. Anything else
+        // (ZNOAUTH, a marshalling error) would fail the same way at every
+        // tick: back off. Each failure is an OnError, counted as
+        // promconf_source_events_total{event="error"}.
+        const absl::Duration retry = absl::IsUnavailable(s)
+                                         ? absl::ZeroDuration()
+                                         : ctx_->NextBackoff();
+        resync_after_ = clock_->Now() + retry;
         LOG_WARN("zookeeper: reading the tree failed, retrying",
-                 {{"source", context_.name}, {"path", t.cache.root()}, {"error", s.message()}});
+                 {{"source", context_.name},
+                  {"path", t.cache.root()},
+                  {"error", s.message()},
+                  {"retry_in", absl::FormatDuration(retry)}});
         callbacks_->OnError(s);
-        return;  // still dirty: the next tick tries again
+        return;  // still dirty
       }
     }
+    ctx_->ResetBackoff();
     dirty_ = false;
     std::map<std::string, Document> fragments;
     for (const WatchedTree& t : trees_) {
@@ -346,14 +370,20 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
     const ServersetFormat format =
         t.serverset->format == "nerve" ? ServersetFormat::kNerve : ServersetFormat::kServerset;
     int skipped = 0;
+    std::vector<std::string> skipped_paths;
     Document doc;
     doc.name = t.serverset->path;
     doc.job = t.serverset->job;
     doc.origin = absl::StrCat("zookeeper serverset ", t.serverset->path);
-    doc.data = ServersetTargetGroups(format, members, &skipped);
+    doc.data = ServersetTargetGroups(format, members, &skipped, &skipped_paths);
     if (skipped > 0) {
+      // Which znodes to fix; a few suffice (a set may have thousands).
+      if (skipped_paths.size() > 5) skipped_paths.resize(5);
       LOG_WARN("zookeeper: serverset members skipped (data does not parse)",
-               {{"source", context_.name}, {"path", t.serverset->path}, {"skipped", skipped}});
+               {{"source", context_.name},
+                {"path", t.serverset->path},
+                {"skipped", skipped},
+                {"members", absl::StrJoin(skipped_paths, ",")}});
       CountDropped(kDroppedMembers, skipped);
     }
     return doc;
@@ -370,8 +400,10 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
   const ZookeeperSourceConfig config_;
   const std::string hosts_;
   const absl::Duration tick_;
+  DigestAuth auth_{config_.auth_file};
 
   // The informer thread's own state.
+  InformerContext* ctx_ = nullptr;
   SourceCallbacks* callbacks_ = nullptr;  // the runtime's: serialised
   Clock* clock_ = nullptr;                // the source's (SourceContext::clock)
   std::vector<WatchedTree> trees_;  // config order: paths, then serversets
@@ -382,6 +414,9 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
   absl::Time disconnected_since_;
   bool reported_down_ = false;      // OnError sent for the current outage
   std::set<std::string> reported_;  // fragment names the callbacks hold
+  // Resync waits until then after a read failure that is not a lost
+  // connection (the runtime's backoff: 1 s doubling to 1 min).
+  absl::Time resync_after_ = absl::InfinitePast();
 
   // Guards what the library's thread and the test hooks share with the
   // informer thread; the runtime's wake mutex (Stop ends WaitForEvents).
@@ -400,6 +435,10 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
 absl::StatusOr<std::unique_ptr<Source>> NewZookeeperSource(const SourceContext& context,
                                                            const ZookeeperSourceConfig& config) {
   if (config.servers.empty()) return InvalidSourceConfig("zookeeper", context, "no servers");
+  if (!config.auth_file.empty()) {  // a missing or malformed file is a config error
+    absl::Status s = ReadDigestCredential(config.auth_file).status();
+    if (!s.ok()) return InvalidSourceConfig("zookeeper", context, s.message());
+  }
   // The library logs to stderr at INFO otherwise; lines reach ClientLogLine.
   zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);
   return std::make_unique<ZookeeperSource>(context, config);

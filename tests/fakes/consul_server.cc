@@ -242,6 +242,8 @@ struct ReadResult {
   std::string content_type = "application/json";
   std::string body;
   uint64_t index = 1;
+  // The ACL hid part of the answer: X-Consul-Results-Filtered-By-ACLs: true.
+  bool filtered = false;
 };
 
 }  // namespace
@@ -287,6 +289,16 @@ struct FakeConsulServer::State {
   std::set<int> connections ABSL_GUARDED_BY(mu);
   std::deque<std::string> request_log ABSL_GUARDED_BY(mu);
   std::mt19937_64 rng ABSL_GUARDED_BY(mu){std::random_device{}()};
+  // What the token's policy may not read (RestrictToken).
+  std::vector<std::string> hidden_key_prefixes ABSL_GUARDED_BY(mu);
+  std::set<std::string> hidden_services ABSL_GUARDED_BY(mu);
+
+  bool KeyHidden(const std::string& key) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    for (const std::string& p : hidden_key_prefixes) {
+      if (absl::StartsWith(key, p)) return true;
+    }
+    return false;
+  }
 
   // --- writes ------------------------------------------------------------------
   // Every write is one Raft log entry, whether or not it changes anything.
@@ -548,6 +560,12 @@ ReadResult FakeConsulServer::State::RunRead(const ReadQuery& q) const {
 
 ReadResult FakeConsulServer::State::KvGet(const ReadQuery& q) const {
   ReadResult r;
+  if (KeyHidden(q.key)) {  // key:read denied: 403, index or not
+    r.status = 403;
+    r.content_type = "text/plain; charset=utf-8";
+    r.body = "Permission denied";
+    return r;
+  }
   auto it = kv.find(q.key);
   if (it == kv.end()) {
     // A missing key blocks on the KV tables' index (kvs_endpoint.go Get).
@@ -579,12 +597,20 @@ ReadResult FakeConsulServer::State::KvList(const ReadQuery& q) const {
   w.StartArray();
   int n = 0;
   for (auto it = kv.lower_bound(q.key); it != kv.end() && absl::StartsWith(it->first, q.key);
-       ++it, ++n) {
+       ++it) {
+    // Keys the token may not read are left out, and the answer says so
+    // (Consul 1.11+); the index is still the whole prefix's.
+    if (KeyHidden(it->first)) {
+      r.filtered = true;
+      continue;
+    }
     WriteKvEntry(w, it->first, it->second);
+    ++n;
   }
   w.EndArray();
   if (n == 0) {
-    // Empty is 404 with no body, not an error: clients must not treat it as one.
+    // Empty is 404 with no body, not an error: clients must not treat it as
+    // one. Everything filtered out looks the same, but for the header.
     r.status = 404;
     r.content_type = "";
     return r;
@@ -599,6 +625,10 @@ ReadResult FakeConsulServer::State::KvKeys(const ReadQuery& q) const {
   std::vector<std::string> keys;
   for (auto it = kv.lower_bound(q.key); it != kv.end() && absl::StartsWith(it->first, q.key);
        ++it) {
+    if (KeyHidden(it->first)) {
+      r.filtered = true;
+      continue;
+    }
     std::string k = it->first;
     if (!q.separator.empty()) {
       size_t sep = k.find(q.separator, q.key.size());
@@ -750,6 +780,10 @@ ReadResult FakeConsulServer::State::Health(const ReadQuery& q) const {
       if (nodes.at(s.node).serf_status != "passing") continue;
       if (rec.has_check && s.status != "passing") continue;
     }
+    if (hidden_services.count(s.name) > 0) {
+      r.filtered = true;
+      continue;
+    }
     WriteHealthEntry(w, rec);
   }
   w.EndArray();
@@ -763,6 +797,10 @@ ReadResult FakeConsulServer::State::CatalogServices() const {
   r.index = std::max<uint64_t>(std::max(nodes_index, services_index), 1);
   std::map<std::string, std::set<std::string>> tags;
   for (const auto& [key, rec] : services) {
+    if (hidden_services.count(rec.instance.name) > 0) {
+      r.filtered = true;
+      continue;
+    }
     auto& set = tags[rec.instance.name];
     set.insert(rec.instance.tags.begin(), rec.instance.tags.end());
   }
@@ -1053,10 +1091,12 @@ void FakeConsulServer::State::ServeRead(const HttpTestRequest& req, HttpTestResp
     resp.Abort();
     return;
   }
-  resp.Send(r.status, r.content_type, r.body,
-            {{"X-Consul-Index", absl::StrCat(r.index)},
-             {"X-Consul-KnownLeader", "true"},
-             {"X-Consul-LastContact", "0"}});
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {"X-Consul-Index", absl::StrCat(r.index)},
+      {"X-Consul-KnownLeader", "true"},
+      {"X-Consul-LastContact", "0"}};
+  if (r.filtered) headers.emplace_back("X-Consul-Results-Filtered-By-ACLs", "true");
+  resp.Send(r.status, r.content_type, r.body, headers);
 }
 
 // ---------------------------------------------------------------------------
@@ -1223,6 +1263,15 @@ void FakeConsulServer::ResetIndex(uint64_t to) {
 
 void FakeConsulServer::WakeBlockingQueries() {
   absl::MutexLock l(&state_->mu);
+  ++state_->wake_generation;
+}
+
+void FakeConsulServer::RestrictToken(std::vector<std::string> hidden_key_prefixes,
+                                     std::vector<std::string> hidden_services) {
+  absl::MutexLock l(&state_->mu);
+  state_->hidden_key_prefixes = std::move(hidden_key_prefixes);
+  state_->hidden_services =
+      std::set<std::string>(hidden_services.begin(), hidden_services.end());
   ++state_->wake_generation;
 }
 

@@ -117,6 +117,14 @@ class FakeConsulServer {
   // (Consul returns early, e.g. on a restore or a leader change: a return is
   // not a change).
   void WakeBlockingQueries();
+  // The token's policy loses read on every key starting with one of
+  // `hidden_key_prefixes` and on the services named (replacing an earlier
+  // call; empty lists restore full read). As in Consul 1.11+: lists leave
+  // those out and answer X-Consul-Results-Filtered-By-ACLs: true (a prefix
+  // whose every key is hidden answers 404, empty, with the header); a GET
+  // of one hidden key is 403. Blocked queries answer at once.
+  void RestrictToken(std::vector<std::string> hidden_key_prefixes,
+                     std::vector<std::string> hidden_services = {});
   // The next `n` blocking GETs (those carrying index > 0) are held without an
   // answer until the client disconnects, DropConnections(), or the server
   // stops: a dead peer.

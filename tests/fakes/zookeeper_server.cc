@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <openssl/sha.h>
 #include <zookeeper/zookeeper.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -592,6 +594,24 @@ absl::Status ZookeeperServer::CreateLocked(const std::string& path, const std::s
 absl::Status ZookeeperServer::Put(const std::string& path, const std::string& data) {
   absl::MutexLock lock(&mu_);
   return CreateLocked(path, data, /*ephemeral=*/false);
+}
+
+absl::Status ZookeeperServer::RestrictToDigest(const std::string& path, const std::string& user,
+                                               const std::string& password) {
+  const std::string credential = absl::StrCat(user, ":", password);
+  unsigned char sha1[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(credential.data()), credential.size(), sha1);
+  std::string id = absl::StrCat(
+      user, ":", absl::Base64Escape(absl::string_view(reinterpret_cast<char*>(sha1), sizeof(sha1))));
+  char scheme[] = "digest";
+  ACL entry{ZOO_PERM_ALL, Id{scheme, id.data()}};
+  ACL_vector acl{1, &entry};
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(int rc, CallLocked("zoo_set_acl", path, [&](zhandle_t* zh) {
+                     return zoo_set_acl(zh, path.c_str(), -1, &acl);
+                   }));
+  if (rc != ZOK) return ZkError("zoo_set_acl", path, rc);
+  return absl::OkStatus();
 }
 
 absl::Status ZookeeperServer::PutEphemeral(const std::string& path, const std::string& data) {

@@ -63,6 +63,12 @@ class ZookeeperServer {
   // persistent. Replaces the data of the writer's own ephemeral at `path`;
   // AlreadyExists when `path` is anything else.
   absl::Status PutEphemeral(const std::string& path, const std::string& data);
+  // Replaces the ACL of the existing znode `path` by one entry, the digest
+  // identity of `user:password` with every permission (ZooKeeper's
+  // DigestAuthenticationProvider: digest:user:base64(sha1(user:password))).
+  // The fixture's own session cannot read it afterwards (nor Delete below it).
+  absl::Status RestrictToDigest(const std::string& path, const std::string& user,
+                                const std::string& password);
   // Deletes `path` and everything below it; a missing `path` is OK. "/"
   // deletes everything but the server's own /zookeeper subtree.
   absl::Status Delete(const std::string& path);

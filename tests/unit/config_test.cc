@@ -54,6 +54,7 @@ sources:
       servers: [127.0.0.1:2181]
       session_timeout: 10s
       paths: [/promconf]
+      auth_file: /run/secrets/zk
       serversets:
         - {path: /aurora/prod/api, job: api, format: serverset}
   - name: consul
@@ -64,6 +65,7 @@ sources:
       kv_prefix: promconf/
       services:
         - {name: api, job: api, tags: [], passing_only: true}
+      tls: {ca_file: consul-ca.pem, insecure_skip_verify: false}
   - name: local
     trusted: true
     file:
@@ -90,7 +92,9 @@ sources:
   const auto& z = std::get<ZookeeperSourceConfig>(c->sources[2].backend);
   ASSERT_EQ(z.serversets.size(), 1u);
   EXPECT_EQ(z.serversets[0].job, "api");
+  EXPECT_EQ(z.auth_file, "/run/secrets/zk");
   EXPECT_STREQ(c->sources[3].type(), "consul");
+  EXPECT_EQ(std::get<ConsulSourceConfig>(c->sources[3].backend).tls.ca_file, "consul-ca.pem");
   EXPECT_STREQ(c->sources[4].type(), "file");
   EXPECT_EQ(c->validation.prometheus_version, "2.42");
   for (int i = 0; i < 4; ++i) EXPECT_FALSE(c->sources[i].trusted) << i;  // the default
@@ -230,6 +234,9 @@ INSTANTIATE_TEST_SUITE_P(
                 "consul.kv_prefix: must not start with /"},
         BadCase{"consul_nothing", "sources:\n- name: c\n  consul: {kv_prefix: \"\"}\n",
                 "sources[0].consul: needs kv_prefix or services"},
+        BadCase{"consul_tls_cert_without_key",
+                "sources:\n- name: c\n  consul: {tls: {cert_file: c.pem}}\n",
+                "sources[0].consul.tls: cert_file and key_file go together"},
         BadCase{"trusted_not_bool", "sources:\n- name: l\n  trusted: maybe\n  file: {paths: [x]}\n",
                 "sources[0].trusted: expected true or false"},
         BadCase{"prometheus_version_garbage", "validation:\n  prometheus_version: latest\n",

@@ -174,5 +174,29 @@ TEST(KubeCredentials, RereadsTokenFileAfterInterval) {
   EXPECT_EQ(*creds.Token(), "three") << "a vanished file keeps the last good token";
 }
 
+// One mapping for every writer (leader election, ConfigMap publishing): a
+// 409 is a lost race on an update and "already there" on a create.
+TEST(HttpStatusError, MapsWriteAnswersToStatuses) {
+  auto code = [](long status, bool create) {
+    HttpResponse r;
+    r.status = status;
+    return HttpStatusError(r, "update lease", create).code();
+  };
+  EXPECT_EQ(code(409, false), absl::StatusCode::kAborted);
+  EXPECT_EQ(code(409, true), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(code(401, false), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(code(403, true), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(code(404, false), absl::StatusCode::kNotFound);
+  EXPECT_EQ(code(422, false), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(400, true), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(500, false), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(code(429, false), absl::StatusCode::kUnavailable);
+  HttpResponse r;
+  r.status = 403;
+  r.body = R"({"kind":"Status","message":"leases is forbidden"})";
+  EXPECT_EQ(HttpStatusError(r, "update lease").message(),
+            "update lease: HTTP 403: leases is forbidden");
+}
+
 }  // namespace
 }  // namespace promconf::kube

@@ -63,8 +63,14 @@ TEST(ServersetTest, MembersThatDoNotParseAreSkipped) {
       {"/s/good", R"({"serviceEndpoint":{"host":"h","port":80}})"},
   };
   int skipped = -1;
-  std::string json = zk::ServersetTargetGroups(zk::ServersetFormat::kServerset, members, &skipped);
+  std::vector<std::string> skipped_paths = {"stale"};
+  std::string json = zk::ServersetTargetGroups(zk::ServersetFormat::kServerset, members, &skipped,
+                                               &skipped_paths);
   EXPECT_EQ(skipped, 8);
+  // Named in member order, for the log; the good one is not among them.
+  ASSERT_EQ(skipped_paths.size(), 8u);
+  EXPECT_EQ(skipped_paths.front(), "/s/bad-json");
+  EXPECT_EQ(skipped_paths.back(), "/s/empty");
   rapidjson::Document d;
   d.Parse(json.c_str());
   ASSERT_TRUE(d.IsArray());
