@@ -1,9 +1,16 @@
 #pragma once
 
 // The one interface every backend implements (Envoy's Subscription /
-// SubscriptionCallbacks). A Source runs its own threads (an informer), keeps
-// the backend's state in step, and reports it through SourceCallbacks, which
-// the consumer (the controller's SourceSink) owns.
+// SubscriptionCallbacks). A Source keeps the backend's state in step and
+// reports it through SourceCallbacks, which the consumer (the controller's
+// SourceSink) owns.
+//
+// A new backend plugs in with its protocol and one loop: it owns an
+// InformerThread (informers/informer_thread.h), whose Start/Stop are its
+// Start/Stop, and writes only the loop (list, watch, report through the
+// context's callbacks, BackOff on errors). The runtime keeps the contract
+// below (serialised callbacks, none after Stop, clock-based waits); the
+// conformance suite (tests/conformance/) checks it for every backend.
 
 #include "absl/strings/string_view.h"
 #include <memory>

@@ -19,7 +19,6 @@
 #include "informers/zookeeper/digest_auth.h"
 #include "informers/zookeeper/serverset.h"
 #include "informers/zookeeper/tree_cache.h"
-#include "util/backoff.h"
 #include "util/dropped.h"
 #include "util/log.h"
 
@@ -56,7 +55,8 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
         config_(std::move(config)),
         hosts_(absl::StrJoin(config_.servers, ",")),
         tick_(std::clamp(config_.session_timeout / 3, absl::Milliseconds(100), absl::Seconds(5))),
-        runtime_(context_.name, context_.clock, {}, &mu_) {
+        runtime_(context_.name, context_.clock,
+                 {.initial = absl::Seconds(1), .max = absl::Minutes(1)}, &mu_) {
     for (const std::string& path : config_.paths)
       trees_.push_back({TreeCache(path, -1, /*fragments_only=*/true), nullptr, ""});
     for (const ServersetConfig& set : config_.serversets) {
@@ -105,6 +105,7 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
   }
 
   void Run(InformerContext& ctx) {
+    ctx_ = &ctx;
     callbacks_ = &ctx.callbacks();
     clock_ = ctx.clock();
     absl::Time last_progress = absl::InfinitePast();
@@ -262,7 +263,7 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
         // promconf_source_events_total{event="error"}.
         const absl::Duration retry = absl::IsUnavailable(s)
                                          ? absl::ZeroDuration()
-                                         : read_backoff_.Next(clock_->Now());
+                                         : ctx_->NextBackoff();
         resync_after_ = clock_->Now() + retry;
         LOG_WARN("zookeeper: reading the tree failed, retrying",
                  {{"source", context_.name},
@@ -273,7 +274,7 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
         return;  // still dirty
       }
     }
-    read_backoff_.Reset();
+    ctx_->ResetBackoff();
     dirty_ = false;
     std::map<std::string, Document> fragments;
     for (const WatchedTree& t : trees_) {
@@ -402,6 +403,7 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
   DigestAuth auth_{config_.auth_file};
 
   // The informer thread's own state.
+  InformerContext* ctx_ = nullptr;
   SourceCallbacks* callbacks_ = nullptr;  // the runtime's: serialised
   Clock* clock_ = nullptr;                // the source's (SourceContext::clock)
   std::vector<WatchedTree> trees_;  // config order: paths, then serversets
@@ -413,9 +415,7 @@ class ZookeeperSource final : public Source, public ZookeeperSourceTestHooks {
   bool reported_down_ = false;      // OnError sent for the current outage
   std::set<std::string> reported_;  // fragment names the callbacks hold
   // Resync waits until then after a read failure that is not a lost
-  // connection.
-  // Non-connection read failures (ZNOAUTH, marshalling): 1 s doubling to 1 min.
-  Backoff read_backoff_{absl::Seconds(1), absl::Minutes(1)};
+  // connection (the runtime's backoff: 1 s doubling to 1 min).
   absl::Time resync_after_ = absl::InfinitePast();
 
   // Guards what the library's thread and the test hooks share with the

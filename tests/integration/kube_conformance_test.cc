@@ -38,7 +38,8 @@ ObjectRef RefFor(const std::string& name) {
   return {kNamespace, cm, name, true};
 }
 
-// Maps "team-a/cm-<x>/<key>" back to "<key>".
+// Maps "team-a/cm-<x>/<key>" back to "<key>", and (per-namespace mode) the
+// prefix "team-a/" that holds those documents to "".
 class RenamingCallbacks : public SourceCallbacks {
  public:
   explicit RenamingCallbacks(SourceCallbacks* out) : out_(out) {}
@@ -49,9 +50,12 @@ class RenamingCallbacks : public SourceCallbacks {
     }
     return std::string(name);
   }
+  static std::string RenamePrefix(absl::string_view prefix) {
+    return prefix == absl::StrCat(kNamespace, "/") ? "" : std::string(prefix);
+  }
   void OnSnapshot(absl::string_view prefix, std::vector<Document> docs) override {
     for (Document& d : docs) d.name = Rename(d.name);
-    out_->OnSnapshot(prefix, std::move(docs));
+    out_->OnSnapshot(RenamePrefix(prefix), std::move(docs));
   }
   void OnUpsert(Document doc) override {
     doc.name = Rename(doc.name);
@@ -74,7 +78,11 @@ class RenamingSource : public Source {
     return inner_->Start(renamer_.get());
   }
   void Stop() override { inner_->Stop(); }
-  std::vector<std::string> SyncPrefixes() const override { return inner_->SyncPrefixes(); }
+  std::vector<std::string> SyncPrefixes() const override {
+    std::vector<std::string> prefixes = inner_->SyncPrefixes();
+    for (std::string& p : prefixes) p = RenamingCallbacks::RenamePrefix(p);
+    return prefixes;
+  }
   absl::Duration progress_deadline() const override { return inner_->progress_deadline(); }
 
  private:
@@ -84,6 +92,11 @@ class RenamingSource : public Source {
 
 class KubeHarness : public SourceHarness {
  public:
+  // Empty: all namespaces, one snapshot prefix (""). Otherwise one reflector
+  // and one snapshot prefix per namespace; the documents live in kNamespace.
+  explicit KubeHarness(std::vector<std::string> namespaces = {})
+      : namespaces_(std::move(namespaces)) {}
+
   absl::Status SetUp() override {
     FakeKubeApiServer::Options options;
     options.bookmark_interval = absl::Milliseconds(500);
@@ -105,6 +118,7 @@ class KubeHarness : public SourceHarness {
   absl::StatusOr<std::unique_ptr<Source>> NewSource(const SourceContext& context) override {
     KubernetesSourceConfig config;
     config.kubeconfig = kubeconfig_;
+    config.namespaces = namespaces_;
     KubernetesSourceTuning tuning;
     tuning.idle_timeout = absl::Seconds(3);
     tuning.backoff.initial = absl::Milliseconds(100);
@@ -153,14 +167,24 @@ class KubeHarness : public SourceHarness {
   absl::Status RestartBackend() override { return fake_->Restart(); }
 
  private:
+  const std::vector<std::string> namespaces_;
   std::unique_ptr<FakeKubeApiServer> fake_;
   std::string dir_, kubeconfig_;
   int bumps_ = 0;
 };
 
 INSTANTIATE_TEST_SUITE_P(Kubernetes, SourceConformanceTest,
-                         testing::Values(HarnessFactory{
-                             "kubernetes", [] { return std::make_unique<KubeHarness>(); }}),
+                         testing::Values(HarnessFactory{"kubernetes",
+                                                        [] {
+                                                          return std::make_unique<KubeHarness>();
+                                                        }},
+                                         // Two namespaces: two groups, two SyncPrefixes.
+                                         HarnessFactory{"kubernetes_per_namespace",
+                                                        [] {
+                                                          return std::make_unique<KubeHarness>(
+                                                              std::vector<std::string>{
+                                                                  kNamespace, "team-b"});
+                                                        }}),
                          HarnessFactoryName);
 
 }  // namespace
