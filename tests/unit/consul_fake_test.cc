@@ -509,7 +509,8 @@ TEST(ConsulFakeTest, DropConnectionsAndShutdownCutBlockedQueries) {
 // usually resends the request on a new connection, so the drop is invisible
 // to the caller (a whole wait, three requests, two connections); but when
 // the close reaches it at the wrong moment it reports "Empty reply from
-// server" instead (seen under ASan, about one run in five). Consul clients
+// server" instead (seen in loaded parallel runs, once after resending into
+// the same drop). Consul clients
 // must live with both, and the source retries an error anyway; what must
 // never happen is a hang or a half answer taken for a whole one.
 TEST(ConsulFakeTest, DropOnReusedConnectionIsRetriedByLibcurlOrReported) {
@@ -536,7 +537,9 @@ TEST(ConsulFakeTest, DropOnReusedConnectionIsRetriedByLibcurlOrReported) {
     EXPECT_EQ(server->ConnectionsSeen(), 2);
   } else {
     EXPECT_EQ(resp.status().code(), absl::StatusCode::kUnavailable) << resp.status();
-    EXPECT_EQ(server->RequestCount("/v1/kv/"), 2);
+    // Reported at once, or after a resend that met the same drop.
+    EXPECT_GE(server->RequestCount("/v1/kv/"), 2);
+    EXPECT_LE(server->RequestCount("/v1/kv/"), 3);
   }
 }
 
