@@ -293,7 +293,7 @@ absl::StatusOr<std::unique_ptr<Source>> NewBenchSource(const std::string& kubeco
   config.kubeconfig = kubeconfig;
   SourceContext context;
   context.name = "bench";
-  return NewKubernetesSource(context, config, {});
+  return kube::NewKubernetesSource(context, config, {});
 }
 
 void BenchInitialSync(int configmaps, const std::string& dir, const std::string& out_dir,

@@ -184,7 +184,7 @@ class AppImpl final : public App {
       if (kube != nullptr && !options_.dry_run) {
         // Rejections become Events on the ConfigMap, through the source's
         // own credentials.
-        ASSIGN_OR_RETURN(std::shared_ptr<KubeCredentials> credentials, KubeCredentialsFor(*kube));
+        ASSIGN_OR_RETURN(std::shared_ptr<KubeCredentials> credentials, kube::KubeCredentialsFor(*kube));
         events_.AddSource(sc.name, std::make_unique<KubeEventRecorder>(std::move(credentials)));
       }
       health_.AddSource(sc.name, source->progress_deadline(), source->SyncPrefixes());
@@ -217,13 +217,13 @@ class AppImpl final : public App {
     if (!out.configmap || options_.dry_run) return absl::OkStatus();
     const KubernetesSourceConfig* kube = KubeSource(out.configmap->source);
     if (kube == nullptr) return absl::InvalidArgumentError("output.configmap.source: not kubernetes");
-    ASSIGN_OR_RETURN(std::shared_ptr<KubeCredentials> credentials, KubeCredentialsFor(*kube));
+    ASSIGN_OR_RETURN(std::shared_ptr<KubeCredentials> credentials, kube::KubeCredentialsFor(*kube));
     const std::string identity = ReplicaIdentity();
     const LeaderElectionConfig& le = config_.leader_election;
     if (le.enabled) {
       const KubernetesSourceConfig* lkube = KubeSource(le.source);
       if (lkube == nullptr) return absl::InvalidArgumentError("leader_election.source: not kubernetes");
-      ASSIGN_OR_RETURN(std::shared_ptr<KubeCredentials> lcred, KubeCredentialsFor(*lkube));
+      ASSIGN_OR_RETURN(std::shared_ptr<KubeCredentials> lcred, kube::KubeCredentialsFor(*lkube));
       auto client = std::make_unique<KubeClient>(std::move(lcred));
       client->SetUserAgentSuffix(identity);
       LeaderElectorOptions o;
@@ -468,7 +468,7 @@ absl::StatusOr<std::unique_ptr<Source>> NewSource(const SourceContext& context,
       return etcd::NewEtcdSource(context, c);
     }
     absl::StatusOr<std::unique_ptr<Source>> operator()(const KubernetesSourceConfig& c) const {
-      return NewKubernetesSource(context, c);
+      return kube::NewKubernetesSource(context, c);
     }
     absl::StatusOr<std::unique_ptr<Source>> operator()(const ZookeeperSourceConfig& c) const {
       return zk::NewZookeeperSource(context, c);

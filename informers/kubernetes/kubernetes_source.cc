@@ -11,16 +11,9 @@
 #include "util/log.h"
 #include "util/status_macros.h"
 
-namespace promconf {
+namespace promconf::kube {
 
 // The Kubernetes client lives in promconf::kube; this Source is its adapter.
-using kube::InClusterConfig;
-using kube::KubeCredentials;
-using kube::KubeResource;
-using kube::KubeRestConfig;
-using kube::LoadKubeconfig;
-using kube::Reflector;
-using kube::ReflectorSink;
 
 namespace {
 
@@ -233,4 +226,4 @@ absl::StatusOr<std::unique_ptr<Source>> NewKubernetesSource(const SourceContext&
       std::make_unique<KubernetesSource>(context, config, tuning, *std::move(credentials)));
 }
 
-}  // namespace promconf
+}  // namespace promconf::kube

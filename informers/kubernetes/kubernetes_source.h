@@ -40,7 +40,7 @@
 #include "informers/source_config.h"
 #include "util/backoff.h"
 
-namespace promconf {
+namespace promconf::kube {
 
 // Knobs that production leaves at client-go's values and tests shorten.
 struct KubernetesSourceTuning {
@@ -69,14 +69,14 @@ struct KubernetesSourceTuning {
   // /healthz deadline; zero means idle_timeout + backoff.max.
   absl::Duration progress_deadline = absl::ZeroDuration();
   // Where the in-cluster service account lives.
-  kube::InClusterPaths in_cluster;
+  InClusterPaths in_cluster;
   // Seeds the jitter and timeoutSeconds draws; 0 = random.
   uint64_t seed = 0;
 };
 
 // The credentials a kubernetes source block names (its kubeconfig, or the
 // in-cluster service account), for other clients of that cluster (Events).
-absl::StatusOr<std::shared_ptr<kube::KubeCredentials>> KubeCredentialsFor(
+absl::StatusOr<std::shared_ptr<KubeCredentials>> KubeCredentialsFor(
     const KubernetesSourceConfig& config, const KubernetesSourceTuning& tuning = {},
     Clock* clock = Clock::Real());
 
@@ -84,4 +84,4 @@ absl::StatusOr<std::unique_ptr<Source>> NewKubernetesSource(const SourceContext&
                                                             const KubernetesSourceConfig& config,
                                                             KubernetesSourceTuning tuning = {});
 
-}  // namespace promconf
+}  // namespace promconf::kube

@@ -119,11 +119,11 @@ class KubeHarness : public SourceHarness {
     KubernetesSourceConfig config;
     config.kubeconfig = kubeconfig_;
     config.namespaces = namespaces_;
-    KubernetesSourceTuning tuning;
+    kube::KubernetesSourceTuning tuning;
     tuning.idle_timeout = absl::Seconds(3);
     tuning.backoff.initial = absl::Milliseconds(100);
     tuning.backoff.max = absl::Seconds(1);
-    auto source = NewKubernetesSource(context, config, tuning);
+    auto source = kube::NewKubernetesSource(context, config, tuning);
     if (!source.ok()) return source.status();
     return std::unique_ptr<Source>(std::make_unique<RenamingSource>(std::move(*source)));
   }

@@ -57,7 +57,7 @@ class RejectionEventsTest : public testing::Test {
     KubernetesSourceConfig config;
     config.kubeconfig = dir_.path() + "/kubeconfig";
     ASSERT_TRUE(api_->WriteKubeconfig(config.kubeconfig).ok());
-    auto credentials = KubeCredentialsFor(config);
+    auto credentials = kube::KubeCredentialsFor(config);
     ASSERT_TRUE(credentials.ok()) << credentials.status();
     auto recorder = std::make_unique<KubeEventRecorder>(*std::move(credentials));
     recorder_ = recorder.get();

@@ -58,7 +58,7 @@ class KubeSourceTest : public testing::Test {
   void Start() {
     SourceContext context;
     context.name = "cluster";
-    auto source = NewKubernetesSource(context, config_, tuning_);
+    auto source = kube::NewKubernetesSource(context, config_, tuning_);
     ASSERT_TRUE(source.ok()) << source.status();
     source_ = std::move(*source);
     ASSERT_TRUE(source_->Start(&callbacks_).ok());
@@ -103,7 +103,7 @@ class KubeSourceTest : public testing::Test {
   std::unique_ptr<FakeKubeApiServer> fake_;
   std::string dir_;
   KubernetesSourceConfig config_;
-  KubernetesSourceTuning tuning_;
+  kube::KubernetesSourceTuning tuning_;
   RecordingCallbacks callbacks_;
   std::unique_ptr<Source> source_;
 };

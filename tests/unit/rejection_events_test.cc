@@ -52,7 +52,7 @@ TEST(RejectionEventsTest, FlushWaitsUntilEveryEventIsPosted) {
   KubernetesSourceConfig config;
   config.kubeconfig = dir.path() + "/kubeconfig";
   ASSERT_TRUE((*api)->WriteKubeconfig(config.kubeconfig).ok());
-  auto credentials = KubeCredentialsFor(config);
+  auto credentials = kube::KubeCredentialsFor(config);
   ASSERT_TRUE(credentials.ok()) << credentials.status();
   auto owned = std::make_unique<kube::KubeEventRecorder>(*std::move(credentials));
   kube::KubeEventRecorder* recorder = owned.get();
