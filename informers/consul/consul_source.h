@@ -35,7 +35,13 @@ namespace promconf::consul {
 
 struct ConsulSourceTuning {
   // Blocking queries' wait. Consul caps it at 10 min and adds up to wait/16.
-  absl::Duration wait = absl::Minutes(5);
+  // One minute, not Consul's 5: after a snapshot restore (or a new leader
+  // with other state) the index goes backwards, and a query sent with the
+  // old index between the restore and our next answer blocks until the wait
+  // runs out, blind to every change meanwhile (the server wakes it only for
+  // an index above the old one). The wait bounds that blindness; an idle
+  // dependency costs one request a minute.
+  absl::Duration wait = absl::Minutes(1);
   // Beyond wait + wait/16: a request without an answer by then is stalled.
   absl::Duration request_margin = absl::Seconds(15);
   // At least this long between two requests of one loop.

@@ -184,6 +184,37 @@ TEST_F(ConsulSourceTest, BlockingQueryDiscipline) {
   EXPECT_EQ(server_->ConnectionsSeen(), 2);
 }
 
+// A snapshot restore between two answers: the next query goes out with the
+// old, now too high, index, and the server wakes it for nothing below that
+// index, so the source is blind until the wait runs out; then the index has
+// gone backwards and it re-reads. The wait bounds the blindness, which is
+// why the default wait is one minute, not Consul's five.
+TEST_F(ConsulSourceTest, RestoreBetweenAnswersIsSeenWithinOneWait) {
+  for (int i = 0; i < 20; ++i) server_->PutKV("promconf/a.rules.yml", absl::StrCat("# v", i, "\n"));
+  config_.kv_prefix = "promconf/";
+  SourceContext context;
+  context.name = "consul";
+  consul::ConsulSourceTuning tuning = Tuning();
+  tuning.min_request_interval = absl::Milliseconds(700);  // the window between answers
+  auto source = consul::NewConsulSource(context, config_, tuning);
+  ASSERT_TRUE(source.ok()) << source.status();
+  source_ = std::move(*source);
+  ASSERT_TRUE(source_->Start(&recorder_).ok());
+  ASSERT_TRUE(recorder_.WaitForSnapshots(1, kWait)) << recorder_.last_error();
+  server_->PutKV("promconf/a.rules.yml", "# before\n");
+  ASSERT_TRUE(recorder_.WaitForState({{"a.rules.yml", "# before\n"}}, kWait));
+  // Right after an answer: the loop is in its pause, not blocked.
+  const int zero_before = server_->RequestsWithIndexZero("/v1/kv/");
+  server_->ResetIndex(2);
+  server_->PutKV("promconf/a.rules.yml", "# after the restore\n");
+  const absl::Time start = absl::Now();
+  EXPECT_TRUE(recorder_.WaitForState({{"a.rules.yml", "# after the restore\n"}}, kWait));
+  // Within one wait (1 s here) plus its jitter, the pause and a re-read.
+  EXPECT_LT(absl::Now() - start, tuning.wait + tuning.wait / 16 + absl::Seconds(3));
+  EXPECT_GE(server_->RequestsWithIndexZero("/v1/kv/"), zero_before + 1) << "no re-read at index 0";
+  EXPECT_LE(consul::ConsulSourceTuning{}.wait, absl::Minutes(1));
+}
+
 // Keys whose names are not fragments' are dropped before a Document is
 // built, and counted; they never reach the store.
 TEST_F(ConsulSourceTest, NonFragmentKeysAreDroppedAndCounted) {
