@@ -110,7 +110,7 @@ if want release || want soak; then
 fi
 if want release; then
   stage "release tests"
-  ctest --test-dir build --output-on-failure -j 4 --timeout 600 -LE soak
+  ctest --test-dir build --output-on-failure -j 2 --timeout 600 -LE soak
 fi
 if want release || want soak; then
   # Run directly rather than through ctest so its figures show in the log.
@@ -124,7 +124,7 @@ if want asan || want fuzz; then
 fi
 if want asan; then
   stage "ASan+UBSan tests"
-  ctest --test-dir build-asan --output-on-failure -j 3 --timeout 900 -LE soak
+  ctest --test-dir build-asan --output-on-failure -j 2 --timeout 900 -LE soak
   stage "soak (ASan+UBSan, ${SOAK_ASAN_SECONDS:=45} s)"
   SOAK_SECONDS=$SOAK_ASAN_SECONDS build-asan/tests/soak || [[ $? == 77 ]]
 fi
