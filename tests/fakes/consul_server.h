@@ -45,6 +45,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "informers/consul/consul_source.h"
 
 namespace promconf {
 
@@ -148,5 +149,18 @@ class FakeConsulServer {
   struct State;
   std::unique_ptr<State> state_;
 };
+
+// The Consul source tuned for tests against this fake: 1 s blocking waits,
+// 20 ms between requests, 50 ms doubling to 500 ms backoff, 1 s timeouts.
+inline consul::ConsulSourceTuning FastConsulTuning() {
+  consul::ConsulSourceTuning t;
+  t.wait = absl::Seconds(1);
+  t.request_margin = absl::Seconds(1);
+  t.min_request_interval = absl::Milliseconds(20);
+  t.backoff.initial = absl::Milliseconds(50);
+  t.backoff.max = absl::Milliseconds(500);
+  t.connect_timeout = absl::Seconds(1);
+  return t;
+}
 
 }  // namespace promconf

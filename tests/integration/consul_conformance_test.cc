@@ -29,14 +29,7 @@ class ConsulHarness : public SourceHarness {
   void TearDown() override { server_.reset(); }
 
   static consul::ConsulSourceTuning Tuning() {
-    consul::ConsulSourceTuning t;
-    t.wait = absl::Seconds(1);
-    t.request_margin = absl::Seconds(1);
-    t.min_request_interval = absl::Milliseconds(20);
-    t.backoff.initial = absl::Milliseconds(50);
-    t.backoff.max = absl::Milliseconds(500);
-    t.connect_timeout = absl::Seconds(1);
-    return t;
+    return FastConsulTuning();
   }
 
   absl::StatusOr<std::unique_ptr<Source>> NewSource(const SourceContext& context) override {

@@ -55,13 +55,7 @@ class ConsulSourceTest : public testing::Test {
   }
 
   static consul::ConsulSourceTuning Tuning() {
-    consul::ConsulSourceTuning t;
-    t.wait = absl::Seconds(1);
-    t.request_margin = absl::Seconds(1);
-    t.min_request_interval = absl::Milliseconds(20);
-    t.backoff.initial = absl::Milliseconds(50);
-    t.backoff.max = absl::Milliseconds(500);
-    t.connect_timeout = absl::Seconds(1);
+    consul::ConsulSourceTuning t = FastConsulTuning();
     t.token_reread = absl::ZeroDuration();
     return t;
   }

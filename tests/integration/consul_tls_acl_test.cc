@@ -46,14 +46,7 @@ class ConsulTlsAclTest : public testing::Test {
   absl::StatusOr<std::unique_ptr<Source>> NewSource() {
     SourceContext context;
     context.name = "consul";
-    consul::ConsulSourceTuning t;
-    t.wait = absl::Seconds(1);
-    t.request_margin = absl::Seconds(1);
-    t.min_request_interval = absl::Milliseconds(20);
-    t.backoff.initial = absl::Milliseconds(50);
-    t.backoff.max = absl::Milliseconds(500);
-    t.connect_timeout = absl::Seconds(1);
-    return consul::NewConsulSource(context, config_, t);
+    return consul::NewConsulSource(context, config_, FastConsulTuning());
   }
   void StartSource() {
     auto source = NewSource();
